@@ -1,0 +1,47 @@
+// model/tlb.hpp — one CPU's TLB: cached leaf translations, unbounded.
+//
+// Synopsis
+//   lookup(va)               the entry covering va (a 4 KiB, 2 MiB or 1 GiB entry), if any.
+//   fill(leaf)               cache a translation the walker produced.
+//   flush_range(start, end)  INVLPG over [start, end): drops every entry the range touches, so
+//                            flushing any address inside a 2 MiB entry drops the whole entry.
+//   flush_all()              a full flush (CR4.PGE toggle / flush_tlb_all).
+//
+// Not-present results are never cached (the machine does not call fill for a fault). Kernel
+// mappings are _PAGE_GLOBAL, so nothing but these calls drops an entry: a stale entry keeps
+// translating after its PTE is cleared — exactly the window lazy vmap purging leaves open.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+
+#include "model/page_table.hpp"
+
+namespace mmref {
+
+struct tlb_entry {
+  std::uint64_t va = 0;     // first byte covered
+  std::uint64_t size = 0;   // PAGE_SIZE, PMD_SIZE or PUD_SIZE
+  std::uint64_t pfn = 0;    // first frame
+  std::uint64_t flags = 0;  // leaf flags at fill time
+  bool operator==(const tlb_entry&) const = default;
+};
+
+class tlb {
+ public:
+  std::optional<tlb_entry> lookup(std::uint64_t va) const;
+  void fill(const leaf_info& leaf);
+  // Returns how many entries were dropped.
+  std::size_t flush_range(std::uint64_t start, std::uint64_t end);
+  void flush_all() { entries_.clear(); }
+
+  const std::map<std::uint64_t, tlb_entry>& entries() const { return entries_; }
+  // For negative tests of TLB-COHERENT only: plant an entry no walk produced.
+  void plant_for_test(const tlb_entry& e) { entries_[e.va] = e; }
+
+ private:
+  std::map<std::uint64_t, tlb_entry> entries_;  // keyed by first byte covered
+};
+
+}  // namespace mmref

@@ -1,0 +1,92 @@
+// proofs/registry.hpp — the proof registry: every obligation with a stable name, what it
+// proves (an invariant ID or a lemma), how to build it, and how to discharge it with Z3 and
+// re-check it with cvc5.
+//
+// Synopsis
+//   obligation           name (`<op>__preserves__<ID>`, `lemma__<core>__<fact>`), proves,
+//                        kind ("lemma": all 64-bit inputs; "bounded"; "exhaustive"), bound,
+//                        build(ctx) -> goal, Z3 rlimit.
+//   goal                 named preconditions, the claim, and the variables a counterexample
+//                        shows.
+//   all_obligations()    every obligation, in a stable order.
+//   discharge(o, opts)   Z3: preconditions ∧ ¬claim must be unsat; the preconditions alone
+//                        must be sat (non-vacuity); the exact assertions are exported as
+//                        SMT-LIB 2 (QF_BV) and, with cvc5, re-checked by a separate process.
+//
+// Budgets: Z3 runs under a deterministic rlimit; cvc5 under its own rlimit, both with an
+// OS-level timeout as a backstop. `unknown` from either is "not agreed".
+#pragma once
+
+#include <z3++.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mmref::proofs {
+
+struct goal {
+  std::vector<std::pair<std::string, z3::expr>> pre;  // named preconditions
+  z3::expr claim;
+  std::vector<std::pair<std::string, z3::expr>> show;  // shown in a counterexample
+};
+
+struct obligation {
+  std::string name;
+  std::string proves;     // invariant ID (DESIGN.md) or lemma name
+  std::string kind;       // "lemma", "bounded", "exhaustive"
+  std::string bound;      // "all 64-bit inputs", "K=8", ...
+  std::function<goal(z3::context&)> build;
+  unsigned z3_rlimit = 20'000'000;
+  bool smoke = false;     // in the small subset the sanitizer build runs
+};
+
+enum class verdict { proved, violated, unknown, vacuous, error, skipped };
+const char* verdict_text(verdict v);
+
+struct solver_opts {
+  bool z3 = true;
+  bool cvc5 = false;
+  std::filesystem::path emit_dir;     // where .smt2 files go ("" = a temporary directory)
+  std::string cvc5_path = "cvc5";
+  unsigned long cvc5_rlimit = 20'000'000;
+  unsigned timeout_seconds = 120;     // OS-level backstop per solver call
+};
+
+struct proof_result {
+  std::string name;
+  verdict z3 = verdict::skipped;
+  double z3_seconds = 0;
+  std::string counterexample;        // Z3's model values, when violated
+  bool nonvacuous_checked = false;   // false when there are no preconditions
+  verdict cvc5 = verdict::skipped;
+  double cvc5_seconds = 0;
+  std::string cvc5_output;           // first line(s) when not "unsat"
+  std::filesystem::path smt2;
+  std::string detail;                // error text
+  // Agreed: Z3 proved it, preconditions satisfiable, and cvc5 (if run) said unsat too.
+  bool ok() const;
+  bool solver_unknown() const { return z3 == verdict::unknown || cvc5 == verdict::unknown; }
+};
+
+const std::vector<obligation>& all_obligations();
+proof_result discharge(const obligation& o, const solver_opts& opts);
+
+// The SMT-LIB 2 text of exactly the assertions Z3 checks for `o` (preconditions and the
+// negated claim), with its logic set.
+std::string smtlib_of(const obligation& o, z3::context& ctx);
+
+// cvc5 on one SMT-LIB file: unsat -> proved, sat -> violated, unknown or timeout -> unknown,
+// anything else (a parse error, a crash) -> error. Returns the verdict and what cvc5 printed.
+std::pair<verdict, std::string> cvc5_check_file(const solver_opts& opts, const std::filesystem::path& file);
+
+// Registration, one function per file of lemmas.
+void register_align_lemmas(std::vector<obligation>& out);
+void register_paging_lemmas(std::vector<obligation>& out);
+void register_pte_lemmas(std::vector<obligation>& out);
+void register_pt_invariant_proofs(std::vector<obligation>& out);
+
+}  // namespace mmref::proofs
