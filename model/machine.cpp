@@ -87,11 +87,12 @@ machine_config machine_config::small(std::uint64_t mib, unsigned levels, unsigne
     at = std::max(at, h.end_pfn);
   }
   if (at < end) c.ram.push_back({at, end});
-  // Page tables come from the top eighth of the last range (at least 16 frames).
-  const mem_range& last = c.ram.empty() ? mem_range{} : c.ram.back();
-  const std::uint64_t pool = std::max<std::uint64_t>(16, (last.end_pfn - last.start_pfn) / 8);
-  c.table_pool = {last.end_pfn > pool ? std::max(last.start_pfn, last.end_pfn - pool) : last.start_pfn,
-                  last.end_pfn};
+  // Page tables come from the top of the last range: an eighth of it, and at least 128 frames
+  // (5-level boot preallocates 51 P4D tables for the vmalloc and modules ranges), or all of it.
+  const mem_range last = c.ram.empty() ? mem_range{} : c.ram.back();
+  const std::uint64_t pool =
+      std::min(last.end_pfn - last.start_pfn, std::max<std::uint64_t>(128, (last.end_pfn - last.start_pfn) / 8));
+  c.table_pool = {last.end_pfn - pool, last.end_pfn};
   return c;
 }
 
@@ -129,22 +130,30 @@ bool machine::range_ok(std::uint64_t start, std::uint64_t end) const {
   return start < end && canonical(start, cfg_.levels()) && canonical(end - 1, cfg_.levels());
 }
 
+mm_status machine::count(mm_status st) {
+  if (st != mm_status::ok) ++stats_.refusals;
+  return st;
+}
+
 mm_status machine::map_page(std::uint64_t va, std::uint64_t pfn, std::uint64_t prot) {
-  return pt_.map_page(va, pfn, prot);  // flush_cache_vmap(): nothing to do on x86
+  return count(pt_.map_page(va, pfn, prot));  // flush_cache_vmap(): nothing to do on x86
 }
 
 mm_status machine::map_huge(std::uint64_t va, std::uint64_t pfn, std::uint64_t prot) {
   std::optional<std::uint64_t> freed;
   const mm_status st = pt_.map_pmd(va, pfn, prot, &freed);
   // pmd_free_pte_page() flushes the first page of the range before freeing the table.
-  if (st == mm_status::ok && freed) flush_tlb_kernel_range(va, va + PAGE_SIZE);
-  return st;
+  if (st == mm_status::ok && freed) {
+    ++stats_.pte_tables_freed;
+    flush_tlb_kernel_range(va, va + PAGE_SIZE);
+  }
+  return count(st);
 }
 
 mm_status machine::unmap(std::uint64_t va, leaf_info* unmapped) {
   leaf_info leaf;
   const mm_status st = pt_.unmap(va, &leaf);
-  if (st != mm_status::ok) return st;
+  if (st != mm_status::ok) return count(st);
   owed_[{leaf.va, leaf.size}] = {leaf.va, leaf.size, all_cpus(cfg_.nr_cpus)};
   if (unmapped) *unmapped = leaf;
   return st;
@@ -155,6 +164,7 @@ void machine::discharge(std::uint64_t start, std::uint64_t end, std::uint64_t cp
     if (ranges_overlap(it->second.va, it->second.va + it->second.size, start, end)) {
       it->second.cpus &= ~cpus;
       if (it->second.cpus == 0) {
+        ++stats_.owed_discharged;
         it = owed_.erase(it);
         continue;
       }
@@ -166,15 +176,16 @@ void machine::discharge(std::uint64_t start, std::uint64_t end, std::uint64_t cp
 // flush_tlb_kernel_range() — arch/x86/mm/tlb.c: every CPU, INVLPG per page (or a full flush
 // above tlb_single_page_flush_ceiling; the effect on the model is the same for the range).
 mm_status machine::flush_tlb_kernel_range(std::uint64_t start, std::uint64_t end) {
-  if (!range_ok(start, end)) return mm_status::bad_range;
+  if (!range_ok(start, end)) return count(mm_status::bad_range);
   for (tlb& t : tlbs_) t.flush_range(start, end);
   discharge(start, end, all_cpus(cfg_.nr_cpus));
   return mm_status::ok;
 }
 
 mm_status machine::flush_tlb_one_cpu(unsigned cpu, std::uint64_t start, std::uint64_t end) {
-  if (cpu >= cfg_.nr_cpus) return mm_status::bad_cpu;
-  if (!range_ok(start, end)) return mm_status::bad_range;
+  if (cpu >= cfg_.nr_cpus) return count(mm_status::bad_cpu);
+  if (!range_ok(start, end)) return count(mm_status::bad_range);
+  ++stats_.local_flushes;
   tlbs_[cpu].flush_range(start, end);
   discharge(start, end, std::uint64_t{1} << cpu);
   return mm_status::ok;
@@ -182,10 +193,23 @@ mm_status machine::flush_tlb_one_cpu(unsigned cpu, std::uint64_t start, std::uin
 
 void machine::flush_tlb_all() {
   for (tlb& t : tlbs_) t.flush_all();
+  stats_.owed_discharged += owed_.size();
   owed_.clear();
 }
 
 access_result machine::translate(unsigned cpu, std::uint64_t va, bool write) {
+  access_result r = translate_nocount(cpu, va, write);
+  if (!r.ok()) {
+    ++stats_.faults;
+  } else if (r.tlb_hit) {
+    ++stats_.tlb_hits;
+    const auto o = owed_.find({r.leaf.va, r.leaf.size});
+    if (o != owed_.end() && (o->second.cpus >> cpu & 1)) ++stats_.stale_tlb_hits;
+  }
+  return r;
+}
+
+access_result machine::translate_nocount(unsigned cpu, std::uint64_t va, bool write) {
   access_result r;
   if (cpu >= cfg_.nr_cpus) {
     r.fault = fault_kind::bad_cpu;
@@ -203,6 +227,7 @@ access_result machine::translate(unsigned cpu, std::uint64_t va, bool write) {
     r.tlb_hit = true;
     r.leaf = {hit->va, hit->size, hit->pfn, hit->flags, 0, 0};
   } else {
+    ++stats_.walks;
     walk_result w = pt_.walk(va);
     if (!w.ok()) {
       r.fault = w.fault == walk_fault::reserved_bit ? fault_kind::reserved_bit : fault_kind::not_present;
@@ -226,14 +251,20 @@ access_result machine::translate(unsigned cpu, std::uint64_t va, bool write) {
 }
 
 access_result machine::read_u64(unsigned cpu, std::uint64_t va) {
-  if (va & 7) return {fault_kind::misaligned, 0, 0, false, {}};
+  if (va & 7) {
+    ++stats_.faults;
+    return {fault_kind::misaligned, 0, 0, false, {}};
+  }
   access_result r = translate(cpu, va, false);
   if (r.ok()) r.value = mem_.read_u64(r.pa);
   return r;
 }
 
 access_result machine::write_u64(unsigned cpu, std::uint64_t va, std::uint64_t value) {
-  if (va & 7) return {fault_kind::misaligned, 0, 0, false, {}};
+  if (va & 7) {
+    ++stats_.faults;
+    return {fault_kind::misaligned, 0, 0, false, {}};
+  }
   access_result r = translate(cpu, va, true);
   if (r.ok()) mem_.write_u64(r.pa, value);
   return r;

@@ -93,6 +93,19 @@ struct owed_flush {
   bool operator==(const owed_flush&) const = default;
 };
 
+// Event counters, like the kernel's vmstat items: the properties read them to show that the
+// paths they exist for were exercised (each test case is tagged from them once).
+struct machine_stats {
+  std::uint64_t walks = 0;              // page walks on a TLB miss
+  std::uint64_t tlb_hits = 0;
+  std::uint64_t stale_tlb_hits = 0;     // hits on an entry whose unmap is still owed a flush
+  std::uint64_t faults = 0;
+  std::uint64_t refusals = 0;           // map/unmap/flush calls that returned an error
+  std::uint64_t pte_tables_freed = 0;   // by map_huge (pmd_free_pte_page)
+  std::uint64_t owed_discharged = 0;    // owed flushes completed by a flush
+  std::uint64_t local_flushes = 0;      // flush_tlb_one_cpu calls
+};
+
 class machine {
  public:
   static constexpr unsigned MAX_CPUS = 64;
@@ -125,6 +138,7 @@ class machine {
   const owed_map& owed() const { return owed_; }
   const phys_mem& phys() const { return mem_; }
   const frame_provider& provider() const { return *provider_; }
+  const machine_stats& stats() const { return stats_; }
 
   // Direct access for tests that corrupt state on purpose and for the checkers' negative tests.
   phys_mem& phys_for_test() { return mem_; }
@@ -133,6 +147,8 @@ class machine {
 
  private:
   void discharge(std::uint64_t start, std::uint64_t end, std::uint64_t cpus);
+  access_result translate_nocount(unsigned cpu, std::uint64_t va, bool write);
+  mm_status count(mm_status st);
   bool range_ok(std::uint64_t start, std::uint64_t end) const;
 
   machine_config cfg_;
@@ -142,6 +158,7 @@ class machine {
   page_tables pt_;
   std::vector<tlb> tlbs_;
   owed_map owed_;
+  machine_stats stats_;
 };
 
 }  // namespace mmref

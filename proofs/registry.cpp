@@ -89,7 +89,8 @@ const char* verdict_text(verdict v) {
 }
 
 bool proof_result::ok() const {
-  return z3 == verdict::proved && (cvc5 == verdict::proved || cvc5 == verdict::skipped);
+  const auto fine = [](verdict v) { return v == verdict::proved || v == verdict::skipped; };
+  return fine(z3) && fine(cvc5) && !(z3 == verdict::skipped && cvc5 == verdict::skipped);
 }
 
 const std::vector<obligation>& all_obligations() {

@@ -1,0 +1,66 @@
+// Every registered property as its own gtest, with the CI seed (MMREF_SEED overrides it), and
+// the harness's own negative test: a planted TLB entry must be reported under TLB-COHERENT,
+// with a shrunk command sequence, the seed and the command that reproduces it.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+#include "props/registry.hpp"
+
+using namespace mmref::props;
+
+namespace {
+
+std::uint64_t seed() {
+  const char* s = std::getenv("MMREF_SEED");
+  return s ? std::strtoull(s, nullptr, 0) : CI_SEED;
+}
+
+class PropTest : public ::testing::Test {
+ public:
+  explicit PropTest(const property* p) : p_(p) {}
+  void TestBody() override {
+    const prop_result r = run_property(*p_, seed());
+    std::printf("%s: %d cases, seed=%llu, %.2fs\n", r.name.c_str(), r.cases, static_cast<unsigned long long>(r.seed), r.seconds);
+    for (const auto& [tag, share] : r.shares) std::printf("  %5.1f%% %s\n", 100 * share, tag.c_str());
+    EXPECT_TRUE(r.ok) << r.message;
+  }
+
+ private:
+  const property* p_;
+};
+
+const bool registered = [] {
+  for (const property& p : all_properties())
+    ::testing::RegisterTest("Props", p.name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
+                            [&p]() -> ::testing::Test* { return new PropTest(&p); });
+  return true;
+}();
+
+}  // namespace
+
+TEST(Harness, APlantedTlbEntryIsReportedWithIdSequenceSeedAndReproducer) {
+  ASSERT_FALSE(negative_properties().empty());
+  const property& p = negative_properties().front();
+  const prop_result r = run_property(p, seed());
+  ASSERT_FALSE(r.ok) << "the harness did not notice a corrupted TLB";
+  EXPECT_NE(r.message.find("TLB-COHERENT violated"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("CorruptTlbForTest"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("seed="), std::string::npos);
+  EXPECT_NE(r.message.find("reproduce: mmref props --only " + p.name), std::string::npos);
+  EXPECT_NE(r.message.find("state judged"), std::string::npos);
+  // Shrinking leaves the corrupting command and little else.
+  const auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = r.message.find(what); at != std::string::npos; at = r.message.find(what, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_LE(count("Map") + count("Unmap") + count("Read") + count("Write") + count("Flush"), 6u) << r.message;
+}
+
+TEST(Harness, PropertyNamesAreUnique) {
+  std::set<std::string> names;
+  for (const property& p : all_properties()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+}
