@@ -110,7 +110,8 @@ void BM_unordered_map_lookup(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
-// 2. machine::translate() on a TLB hit: every page was translated once on this CPU before the
+// 2. machine::translate() on a TLB hit. translate is what the MMU does on an access: the TLB,
+// then on a miss the hardware page walk. Every page was translated once on this CPU before the
 // loop, so each lookup is served by tlb::lookup without a walk.
 void BM_translate_tlb_hit(benchmark::State& state) {
   const std::size_t n = page_count(state);

@@ -237,8 +237,7 @@ access_result machine::translate_nocount(unsigned cpu, std::uint64_t va, bool wr
       r.fault = fault_kind::write_protect;
       return r;
     }
-    pt_.mark_accessed(va, write);
-    w = pt_.walk(va);
+    w = pt_.mark_accessed(va, write);
     t.fill(w.leaf);
     r.leaf = w.leaf;
   }

@@ -156,19 +156,27 @@ walk_result page_tables::walk(std::uint64_t va) const {
   throw std::logic_error("page walk fell through the PTE level");
 }
 
-void page_tables::mark_accessed(std::uint64_t va, bool write) {
+walk_result page_tables::mark_accessed(std::uint64_t va, bool write) {
   const unsigned maxphy = mem_.maxphyaddr();
   std::uint64_t table = root_pfn_;
   for (unsigned level = levels_; level >= 1; --level) {
     const std::uint64_t pa = entry_pa(table, pt_index(va, level));
     const std::uint64_t e = read(pa);
     const pte_fields<cword> f = decode(e, level, maxphy);
-    if (!truth(f.present) || !truth(f.reserved_clear)) return;
+    if (!truth(f.present) || !truth(f.reserved_clear)) return walk(va);
     const bool leaf = truth(f.leaf);
-    mem_.write_u64(pa, e | _PAGE_ACCESSED | (leaf && write ? _PAGE_DIRTY : 0));
-    if (leaf) return;
+    const std::uint64_t marked = e | _PAGE_ACCESSED | (leaf && write ? _PAGE_DIRTY : 0);
+    if (marked != e) mem_.write_u64(pa, marked);
+    if (leaf) {
+      const std::uint64_t size = level_size(level);
+      walk_result r;
+      r.fault_level = level;
+      r.leaf = {va & ~(size - 1), size, f.pfn.v, (f.flags | cword{marked & ~e}).v, level, pa};
+      return r;
+    }
     table = f.pfn.v;
   }
+  throw std::logic_error("page walk fell through the PTE level");
 }
 
 void page_tables::visit(std::uint64_t table_pfn, unsigned level, std::uint64_t va_base, std::uint64_t start,

@@ -77,7 +77,9 @@ class page_tables {
   mm_status unmap(std::uint64_t va, leaf_info* unmapped = nullptr);
 
   walk_result walk(std::uint64_t va) const;
-  void mark_accessed(std::uint64_t va, bool write);
+  // Sets A on every entry of the walk (and D on the leaf for a write); returns the leaf as it
+  // is afterwards.
+  walk_result mark_accessed(std::uint64_t va, bool write);
 
   std::vector<leaf_info> leaves(std::uint64_t start, std::uint64_t end) const;
   // Every table frame reachable from the root, with its level; a frame reached twice appears

@@ -24,8 +24,10 @@ void tlb::fill(const leaf_info& leaf) {
 
 std::size_t tlb::flush_range(std::uint64_t start, std::uint64_t end) {
   std::size_t dropped = 0;
-  // Entries are at most 1 GiB; start the scan one such entry below `start`.
-  auto it = entries_.lower_bound(start >= PUD_SIZE ? start - PUD_SIZE : 0);
+  // Entries never overlap each other, so only the last entry starting at or below `start` can
+  // reach into the range from below: begin there, and stop at the first entry past `end`.
+  auto it = entries_.upper_bound(start);
+  if (it != entries_.begin()) --it;
   while (it != entries_.end()) {
     const tlb_entry& e = it->second;
     if (e.va >= end) break;
