@@ -3,17 +3,22 @@
 // Synopsis
 //   Input    three header bytes pick machine_config::small(mib, levels, cpus):
 //            mib = 1 + b0 % 64, levels = 4 + (b1 & 1), cpus = 1 + b2 % 4. Then operations,
-//            each an opcode byte (% 9) followed by its operands; a byte past the end reads 0;
+//            each an opcode byte (% 10) followed by its operands; a byte past the end reads 0;
 //            at most MAX_OPS (64) operations run, each followed by a full check.
-//              0 map_page(va, pfn, prot)     3 translate(cpu, va, write)   6 flush_tlb_kernel_range(s, e)
-//              1 map_huge(va, pfn, prot)     4 read_u64(cpu, va)           7 flush_tlb_one_cpu(cpu, s, e)
-//              2 unmap(va)                   5 write_u64(cpu, va, value)   8 flush_tlb_all()
+//              0 map_page(va, pfn, prot)     4 read_u64(cpu, va)                 8 flush_tlb_all()
+//              1 map_huge(va, pfn, prot)     5 write_u64(cpu, va, value)         9 fail_nth(n): the n-th
+//              2 unmap(va)                   6 flush_tlb_kernel_range(s, e)        next table allocation
+//              3 translate(cpu, va, write)   7 flush_tlb_one_cpu(cpu, s, e)        fails (no_memory)
+//            The machine's frame provider is a simple_frame_provider over the config's pool,
+//            owned by the harness so that op 9 can inject allocation failures.
 //   Operands VAs from a 4 MiB window at VMALLOC_START (so operations collide), the same at
-//            MODULES_VADDR and at user address 0, a spread of 2 MiB steps over vmalloc (table
-//            allocation, pool exhaustion), edges of the layout (canonical hole, region ends,
+//            MODULES_VADDR and at user address 0, one of the last 8 VAs picked (optionally
+//            rounded down to 2 MiB: map, unmap, flush the same place), a spread of 2 MiB steps
+//            over vmalloc (table allocation), edges of the layout (canonical hole, region ends,
 //            top of the address space) and arbitrary 64-bit values. PFNs in RAM below the
-//            page-table pool, in the pool, near MAXPHYADDR and arbitrary. Protections from
-//            PAGE_KERNEL, a table of common and odd values, or arbitrary bits.
+//            page-table pool, one of the last 8 picked, in the pool, near MAXPHYADDR and
+//            arbitrary. Protections from PAGE_KERNEL, a table of common and odd values, or
+//            arbitrary bits.
 //   Corruption-free: a leaf inside vmalloc/modules never maps a pool frame (PT-WF forbids it;
 //            such operations are skipped), and a data write whose target frame is in the pool
 //            is skipped, so page tables change only through the machine's own operations.
@@ -28,6 +33,7 @@
 //   Failure  the decoded operation sequence, what went wrong and report()/dump_machine() go
 //            to stderr, then __builtin_trap(). Run the binary on a crash file to decode it;
 //            MMREF_FUZZ_TRACE=1 also prints every operation as it runs.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -145,7 +151,8 @@ struct prediction {
 
 class harness {
  public:
-  harness(machine& m, std::string header) : m_(m), cfg_(m.config()), log_(std::move(header)) {
+  harness(machine& m, mmref::simple_frame_provider& provider, std::string header)
+      : m_(m), provider_(provider), cfg_(m.config()), log_(std::move(header)) {
     const mmref::kernel_layout& l = cfg_.layout;
     const unsigned bits = mmref::va_bits(cfg_.levels());
     const std::uint64_t hole_lo = std::uint64_t{1} << (bits - 1);  // first non-canonical address
@@ -157,13 +164,15 @@ class harness {
               l.modules_end - PMD_SIZE,
               0 - PMD_SIZE,
               l.page_offset};
+    vas_.fill(l.vmalloc_start);
+    pfns_.fill(1);
   }
 
   void run(reader& in) {
     check_invariants();
     for (std::size_t n = 0; n < MAX_OPS && !in.empty(); ++n) {
       step_ = n + 1;
-      switch (in.u8() % 9) {
+      switch (in.u8() % 10) {
         case 0: op_map(in, false); break;
         case 1: op_map(in, true); break;
         case 2: op_unmap(in); break;
@@ -172,7 +181,8 @@ class harness {
         case 5: op_access(in, 5); break;
         case 6: op_flush(in, false); break;
         case 7: op_flush(in, true); break;
-        default: op_flush_all(); break;
+        case 8: op_flush_all(); break;
+        default: op_fail_nth(in); break;
       }
       check_invariants();
     }
@@ -202,21 +212,30 @@ class harness {
 
   std::uint64_t pick_va(reader& in) {
     const mmref::kernel_layout& l = cfg_.layout;
-    switch (in.u8() % 8) {
+    const std::uint8_t sel = in.u8();
+    std::uint64_t va = 0;
+    switch (sel % 8) {
       case 0:
-      case 1:
-      case 2: return window_va(in, l.vmalloc_start);
-      case 3: return window_va(in, l.modules_vaddr);
-      case 4: return window_va(in, 0);
+      case 1: va = window_va(in, l.vmalloc_start); break;
+      case 2:
+      case 3: {  // an earlier VA again, or the start of its 2 MiB
+        const std::uint8_t h = in.u8();
+        va = vas_[h % vas_.size()];
+        return (h & 0x80u) ? va & ~(PMD_SIZE - 1) : va;
+      }
+      case 4: va = window_va(in, (sel & 0x80u) ? l.modules_vaddr : 0); break;
       case 5: {
         const std::uint8_t k = in.u8();
         const auto delta = static_cast<std::int64_t>(static_cast<std::int8_t>(in.u8()));
         const std::uint64_t unit = (k & 8u) ? PMD_SIZE : PAGE_SIZE;
-        return edges_[k % 8u] + static_cast<std::uint64_t>(delta) * unit;
+        va = edges_[k % 8u] + static_cast<std::uint64_t>(delta) * unit;
+        break;
       }
-      case 6: return l.vmalloc_start + std::uint64_t{in.u16()} * PMD_SIZE;
-      default: return in.u64();
+      case 6: va = l.vmalloc_start + std::uint64_t{in.u16()} * PMD_SIZE; break;
+      default: va = in.u64(); break;
     }
+    vas_[next_va_++ % vas_.size()] = va;
+    return va;
   }
 
   // A VA for a data access: pick_va plus an offset in the page, now and then misaligned.
@@ -229,14 +248,20 @@ class harness {
 
   std::uint64_t pick_pfn(reader& in, bool huge) {
     const std::uint8_t k = in.u8();
+    if (k % 8 == 3) return pfns_[in.u8() % pfns_.size()];  // an earlier PFN again (aliasing)
+    const std::uint64_t pfn = fresh_pfn(in, huge, k);
+    pfns_[next_pfn_++ % pfns_.size()] = pfn;
+    return pfn;
+  }
+
+  std::uint64_t fresh_pfn(reader& in, bool huge, std::uint8_t k) {
     const std::uint64_t pool_lo = cfg_.table_pool.start_pfn;
     const std::uint64_t pool_n = cfg_.table_pool.end_pfn - pool_lo;
     const std::uint64_t max_pfn = m_.phys().max_pfn();
     switch (k % 8) {
       case 0:
       case 1:
-      case 2:
-      case 3:  // RAM below the page-table pool (pfn 0 is reserved)
+      case 2:  // RAM below the page-table pool (pfn 0 is reserved)
         if (huge) {
           const std::uint64_t n = pool_lo / PAGES_PER_PMD;
           if (n == 0) return 1;
@@ -324,10 +349,7 @@ class harness {
     std::size_t frames_stored = 0;
   };
 
-  std::size_t tables_allocated() const {
-    const auto* p = dynamic_cast<const mmref::simple_frame_provider*>(&m_.provider());
-    return p ? p->allocated_count() : 0;
-  }
+  std::size_t tables_allocated() const { return provider_.allocated_count(); }
 
   snapshot take(std::uint64_t va) const {
     snapshot s;
@@ -523,6 +545,12 @@ class harness {
         fail("flush left owed flush " + hex(o.va) + "+" + hex(o.size) + " cpus " + hex(o.cpus) + " undischarged");
   }
 
+  void op_fail_nth(reader& in) {
+    const unsigned n = 1 + in.u8() % 4u;
+    provider_.fail_nth(n);
+    note("fail_nth(" + std::to_string(n) + ")");
+  }
+
   void op_flush_all() {
     m_.flush_tlb_all();
     note("flush_tlb_all()");
@@ -532,10 +560,15 @@ class harness {
   }
 
   machine& m_;
+  mmref::simple_frame_provider& provider_;
   const machine_config& cfg_;
   std::string log_;
   std::size_t step_ = 0;
   std::vector<std::uint64_t> edges_;
+  std::array<std::uint64_t, 8> vas_{};   // the last VAs picked (not counting reuses)
+  std::array<std::uint64_t, 8> pfns_{};  // the last PFNs picked (not counting reuses)
+  std::size_t next_va_ = 0;
+  std::size_t next_pfn_ = 0;
   std::unordered_map<std::uint64_t, std::uint64_t> shadow_;  // last value written, by physical address
 };
 
@@ -555,18 +588,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string header = "0: machine_config::small(mib=" + std::to_string(mib) + ", levels=" +
                              std::to_string(levels) + ", cpus=" + std::to_string(cpus) + ")";
 
+  // The provider outlives the machine that points at it.
+  std::unique_ptr<mmref::simple_frame_provider> provider;
   std::unique_ptr<machine> m;
   try {
     machine_config cfg = machine_config::small(mib, levels, cpus);
     if (std::string err = cfg.validate(); !err.empty()) fail_outside(header, "small() built an invalid config: " + err);
-    m = std::make_unique<machine>(std::move(cfg));
+    provider = std::make_unique<mmref::simple_frame_provider>(cfg.table_pool.start_pfn, cfg.table_pool.end_pfn);
+    m = std::make_unique<machine>(std::move(cfg), provider.get());
   } catch (const std::invalid_argument&) {
     return 0;  // a config the machine refuses: not reached for small() configs that validate
   } catch (const std::exception& e) {
     fail_outside(header, std::string("constructing the machine threw: ") + e.what());
   }
 
-  harness h(*m, header + "\n");
+  harness h(*m, *provider, header + "\n");
   try {
     h.run(in);
   } catch (const std::exception& e) {
