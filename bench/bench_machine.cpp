@@ -30,7 +30,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -121,14 +120,8 @@ void BM_translate_tlb_hit(benchmark::State& state) {
     state.SkipWithError("map_page refused a page while setting up");
     return;
   }
-  // Warm the TLB: the first access walks and fills. Warmed from the highest VA down, because
-  // tlb::fill() flushes the new entry's range first and tlb::flush_range() scans every entry
-  // from va - 1 GiB up to the range: filling in ascending or random order is quadratic in N
-  // (minutes at N = 65536), descending order finds nothing below and stops at once. The timed
-  // loop below still uses the random order.
-  std::vector<std::uint64_t> warm_order = order;
-  std::sort(warm_order.begin(), warm_order.end(), std::greater<>());
-  for (std::uint64_t va : warm_order) {
+  // Warm the TLB: the first access on this CPU walks and fills.
+  for (std::uint64_t va : order) {
     const mmref::access_result r = m.translate(kCpu, va);
     if (!r.ok() || r.pa != expected_pa(va)) {
       state.SkipWithError("translate gave a wrong answer while warming the TLB");
@@ -151,7 +144,7 @@ void BM_translate_tlb_hit(benchmark::State& state) {
 
 // 3. The TLB-miss path's core: the 4-level walk alone (page_tables::walk through machine::walk),
 // reading and decoding PGD, PUD, PMD and PTE entries from phys_mem. translate() on a real miss
-// does more (mark_accessed, a second walk, tlb::fill), so this is a lower bound for a miss.
+// does more (mark_accessed's second descent setting A/D, tlb::fill), so this is a lower bound.
 void BM_walk_4level(benchmark::State& state) {
   const std::size_t n = page_count(state);
   const std::vector<std::uint64_t> order = shuffled_page_vas(n);

@@ -2,7 +2,8 @@
 //
 // Synopsis
 //   Input    three header bytes pick machine_config::small(mib, levels, cpus):
-//            mib = 1 + b0 % 64, levels = 4 + (b1 & 1), cpus = 1 + b2 % 4. Then operations,
+//            mib = 64 - b0 % 64, levels = 4 + (b1 & 1), cpus = 1 + (b2 + 1) % 4 (all-zero
+//            bytes give 64 MiB, 4-level, 2 CPUs: room for 2 MiB leaves). Then operations,
 //            each an opcode byte (% 10) followed by its operands; a byte past the end reads 0;
 //            at most MAX_OPS (64) operations run, each followed by a full check.
 //              0 map_page(va, pfn, prot)     4 read_u64(cpu, va)                 8 flush_tlb_all()
@@ -582,9 +583,9 @@ class harness {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   reader in(data, size);
-  const std::uint64_t mib = 1 + in.u8() % 64u;
+  const std::uint64_t mib = 64 - in.u8() % 64u;
   const unsigned levels = 4 + (in.u8() & 1u);
-  const unsigned cpus = 1 + in.u8() % 4u;
+  const unsigned cpus = 1 + (in.u8() + 1u) % 4u;
   const std::string header = "0: machine_config::small(mib=" + std::to_string(mib) + ", levels=" +
                              std::to_string(levels) + ", cpus=" + std::to_string(cpus) + ")";
 

@@ -13,8 +13,10 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "model/page_table.hpp"
 
@@ -34,14 +36,21 @@ class tlb {
   void fill(const leaf_info& leaf);
   // Returns how many entries were dropped.
   std::size_t flush_range(std::uint64_t start, std::uint64_t end);
-  void flush_all() { entries_.clear(); }
+  void flush_all();
 
-  const std::map<std::uint64_t, tlb_entry>& entries() const { return entries_; }
+  std::size_t size() const;
+  // Every entry, ordered by address (for checkers, dumps and tests; built on demand).
+  std::map<std::uint64_t, tlb_entry> entries() const;
   // For negative tests of TLB-COHERENT only: plant an entry no walk produced.
-  void plant_for_test(const tlb_entry& e) { entries_[e.va] = e; }
+  void plant_for_test(const tlb_entry& e);
 
  private:
-  std::map<std::uint64_t, tlb_entry> entries_;  // keyed by first byte covered
+  // One hash table per entry size (4 KiB, 2 MiB, 1 GiB), keyed by the entry's first byte, as
+  // a hardware TLB keeps a set of entries per page size: a lookup is at most three probes.
+  // Entries never overlap: fill() first drops whatever the new entry covers.
+  static constexpr std::array<std::uint64_t, 3> SIZES{PAGE_SIZE, PMD_SIZE, PUD_SIZE};
+  static std::size_t class_of(std::uint64_t size);
+  std::array<std::unordered_map<std::uint64_t, tlb_entry>, 3> by_size_;
 };
 
 }  // namespace mmref
