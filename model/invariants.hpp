@@ -8,7 +8,7 @@
 //                                         present entry well formed, no vmalloc/module leaf
 //                                         maps a table frame, every leaf address canonical.
 //   check_TLB_COHERENT(m)                 every TLB entry on every CPU matches the page tables
-//                                         or lies inside a flush still owed to that CPU.
+//                                         or a flush of exactly its extent is owed to it.
 //   check_machine(m)                      both; `report` renders violations with a dump of
 //                                         the state they were judged on.
 //
