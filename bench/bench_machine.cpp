@@ -21,23 +21,17 @@
 // Why ratios: absolute nanoseconds depend on the host; the ratio to an unordered_map lookup
 // over the same pages, measured in the same run, says how far the model's faithful structures
 // (tables in frames, a std::map TLB) are from the cheapest thing that would give the same
-// answer. main() runs the benchmarks through a ConsoleReporter subclass that also records each
-// run's time per iteration and prints the ratio table after the normal console output.
+// answer. main() runs the benchmarks through bench/ratio_reporter.hpp, which prints the ratio
+// table (median over --benchmark_repetitions) after the normal console output.
 #include <benchmark/benchmark.h>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <iomanip>
-#include <iostream>
-#include <map>
 #include <random>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "bench/ratio_reporter.hpp"
 #include "model/machine.hpp"
 
 namespace {
@@ -221,104 +215,12 @@ BENCHMARK(BM_walk_4level)->ArgName("N")->Arg(4096)->Arg(65536);
 BENCHMARK(BM_map_unmap_flush_4k);
 BENCHMARK(BM_map_unmap_flush_2m);
 
-// The console output as usual, plus each run's time per iteration, kept for the ratio table.
-// Aggregate runs (mean/median/stddev under --benchmark_repetitions) are skipped; repetitions of
-// one benchmark are averaged. Ratios use CPU time, the time Google Benchmark itself reports by
-// default; real time is shown beside it.
-class ratio_reporter final : public benchmark::ConsoleReporter {
- public:
-  using benchmark::ConsoleReporter::ConsoleReporter;
-
-  void ReportRuns(const std::vector<Run>& reports) override {
-    benchmark::ConsoleReporter::ReportRuns(reports);
-    for (const Run& run : reports) {
-      if (run.run_type != Run::RT_Iteration) continue;
-      if (run.error_occurred) {
-        ++errors_;
-        continue;
-      }
-      if (run.iterations <= 0) continue;
-      // GetAdjusted*Time() is per iteration in run.time_unit; convert to nanoseconds.
-      const double to_ns = 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);
-      const std::string name = run.benchmark_name();
-      auto found = std::find_if(rows_.begin(), rows_.end(), [&](const row& r) { return r.name == name; });
-      if (found == rows_.end()) {
-        rows_.push_back({name, run.run_name.function_name, run.run_name.args, 0.0, 0.0, 0});
-        found = rows_.end() - 1;
-      }
-      found->real_ns_sum += run.GetAdjustedRealTime() * to_ns;
-      found->cpu_ns_sum += run.GetAdjustedCPUTime() * to_ns;
-      ++found->samples;
-    }
-  }
-
-  unsigned errors() const { return errors_; }
-
-  void print_ratio_table(std::ostream& out) const {
-    if (rows_.empty()) return;
-    std::map<std::string, double> baseline_cpu;  // args ("N:4096") -> cpu ns/op
-    for (const row& r : rows_)
-      if (r.function == kBaselineName) baseline_cpu[r.args] = r.cpu_ns();
-
-    std::size_t width = std::string("benchmark").size();
-    for (const row& r : rows_) width = std::max(width, r.name.size());
-
-    out << "\nbenchmark, ns/op, ratio to baseline (unordered_map lookup, same N; benchmarks without\n"
-           "an N are compared with the N=4096 baseline). Ratio = cpu ns/op / baseline cpu ns/op.\n";
-    out << std::left << std::setw(static_cast<int>(width)) << "benchmark" << std::right << std::setw(14)
-        << "real ns/op" << std::setw(14) << "cpu ns/op" << std::setw(10) << "ratio"
-        << "  baseline\n";
-    out << std::string(width + 48, '-') << '\n';
-    for (const row& r : rows_) {
-      const bool own = baseline_cpu.count(r.args) != 0;
-      const std::string key = own ? r.args : std::string(kFallbackArgs);
-      out << std::left << std::setw(static_cast<int>(width)) << r.name << std::right << std::fixed
-          << std::setprecision(1) << std::setw(14) << r.real_ns() << std::setw(14) << r.cpu_ns();
-      const auto base = baseline_cpu.find(key);
-      if (base == baseline_cpu.end() || base->second <= 0.0) {
-        out << std::setw(10) << "n/a" << "  (baseline not run)\n";
-      } else {
-        out << std::setw(10) << std::setprecision(2) << r.cpu_ns() / base->second << "  "
-            << kBaselineName << '/' << key << '\n';
-      }
-    }
-    out << std::defaultfloat << std::flush;
-  }
-
- private:
-  struct row {
-    std::string name;      // full benchmark name, e.g. BM_walk_4level/N:4096
-    std::string function;  // BM_walk_4level
-    std::string args;      // N:4096, or "" for benchmarks without arguments
-    double real_ns_sum;
-    double cpu_ns_sum;
-    unsigned samples;
-    double real_ns() const { return real_ns_sum / samples; }
-    double cpu_ns() const { return cpu_ns_sum / samples; }
-  };
-  std::vector<row> rows_;  // in the order the benchmarks ran
-  unsigned errors_ = 0;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  // A display reporter passed in replaces the one --benchmark_format would pick; colour only
-  // on a terminal (--benchmark_color is not visible through the public API).
-  ratio_reporter reporter(isatty(fileno(stdout)) ? benchmark::ConsoleReporter::OO_Color
-                                                 : benchmark::ConsoleReporter::OO_None);
-  const std::size_t matched = benchmark::RunSpecifiedBenchmarks(&reporter);
-  reporter.print_ratio_table(reporter.GetOutputStream());
-  benchmark::Shutdown();
-  if (matched == 0) {
-    std::cerr << "mmref_bench: no benchmark matched the filter\n";
-    return 1;
-  }
-  if (reporter.errors() != 0) {
-    std::cerr << "mmref_bench: " << reporter.errors() << " benchmark run(s) reported an error\n";
-    return 1;
-  }
-  return 0;
+  return mmref::bench::run_with_ratio_table(
+      argc, argv,
+      {kBaselineName, kFallbackArgs,
+       "a std::unordered_map<page VA, pfn> lookup over the same N pages (BM_unordered_map_lookup)."},
+      "mmref_bench");
 }
