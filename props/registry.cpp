@@ -14,6 +14,7 @@ struct lists {
   lists() {
     register_core_roundtrips(all);
     register_pt_stateful(all, negative);
+    register_buddy_stateful(all, negative);
   }
 };
 const lists& registry() {

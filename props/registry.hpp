@@ -61,5 +61,6 @@ std::string reproduce_command(const property& p, std::uint64_t seed, int cases, 
 // Registration, one function per file of properties.
 void register_pt_stateful(std::vector<property>& out, std::vector<property>& negative);
 void register_core_roundtrips(std::vector<property>& out);
+void register_buddy_stateful(std::vector<property>& out, std::vector<property>& negative);
 
 }  // namespace mmref::props

@@ -263,6 +263,9 @@ int cmd_props(bool list, const std::string& only, const std::string& seed_text, 
   std::vector<row> rows;
   for (const props::property& p : props::all_properties())
     if (only.empty() || p.name == only) rows.push_back(props_one(p, seed, cases, size, true));
+  // A negative property (one that must fail) runs only when named, to reproduce its report.
+  for (const props::property& p : props::negative_properties())
+    if (!only.empty() && p.name == only) rows.push_back(props_one(p, seed, cases, size, true));
   if (rows.empty()) {
     std::cerr << "mmref props: no property named '" << only << "' (see mmref props --list)\n";
     return EXIT_USAGE;

@@ -495,7 +495,10 @@ bd_error page_alloc::__free_pages(std::uint64_t pfn, unsigned order) {
 }
 
 bd_error page_alloc::get_page(std::uint64_t pfn) {
-  if (!zone_of(pfn)) return bd_error::outside_zones;
+  if (!zone_of(pfn)) {
+    stats_.refused++;
+    return bd_error::outside_zones;
+  }
   const std::optional<unsigned> o = allocated_order(pfn);
   if (!o) {
     stats_.refused++;

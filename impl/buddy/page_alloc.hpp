@@ -196,7 +196,8 @@ enum class alloc_outcome {
                         // that the OOM killer keeps "progressing" without freeing anything)
 };
 const char* alloc_outcome_text(alloc_outcome o);
-inline constexpr unsigned NR_ALLOC_OUTCOMES = 16;
+inline constexpr unsigned NR_ALLOC_OUTCOMES = 15;
+static_assert(static_cast<unsigned>(alloc_outcome::would_loop_forever) + 1 == NR_ALLOC_OUTCOMES);
 
 struct alloc_result {
   std::optional<std::uint64_t> pfn;
