@@ -100,6 +100,7 @@ const std::vector<obligation>& all_obligations() {
     register_paging_lemmas(v);
     register_pte_lemmas(v);
     register_pt_invariant_proofs(v);
+    register_buddy_lemmas(v);
     return v;
   }();
   return all;

@@ -88,5 +88,6 @@ void register_align_lemmas(std::vector<obligation>& out);
 void register_paging_lemmas(std::vector<obligation>& out);
 void register_pte_lemmas(std::vector<obligation>& out);
 void register_pt_invariant_proofs(std::vector<obligation>& out);
+void register_buddy_lemmas(std::vector<obligation>& out);
 
 }  // namespace mmref::proofs

@@ -72,6 +72,7 @@ std::string fmt_seconds(double s) {
 
 std::string evidence_of(const proofs::obligation& o) {
   if (o.kind == "bounded") return "z3-bounded";
+  if (o.kind == "exhaustive") return "z3-exhaustive";  // every case of a finite domain, counted apart
   return "z3-lemma";
 }
 
@@ -110,10 +111,10 @@ void print_rows(const std::vector<row>& rows) {
     w_bound = std::max(w_bound, r.bound.size());
     w_res = std::max(w_res, r.result.size());
   }
-  std::printf("%-*s  %-*s  %-10s  %-*s  %-*s  %s\n", int(w_name), "name", int(w_proves), "proves", "evidence", int(w_bound),
+  std::printf("%-*s  %-*s  %-13s  %-*s  %-*s  %s\n", int(w_name), "name", int(w_proves), "proves", "evidence", int(w_bound),
               "bound", int(w_res), "result", "time");
   for (const row& r : rows)
-    std::printf("%-*s  %-*s  %-10s  %-*s  %-*s  %s\n", int(w_name), r.name.c_str(), int(w_proves), r.proves.c_str(),
+    std::printf("%-*s  %-*s  %-13s  %-*s  %-*s  %s\n", int(w_name), r.name.c_str(), int(w_proves), r.proves.c_str(),
                 r.evidence.c_str(), int(w_bound), r.bound.c_str(), int(w_res), r.result.c_str(), fmt_seconds(r.seconds).c_str());
 }
 
@@ -234,6 +235,13 @@ int cmd_prove(bool list, const std::string& only, const std::string& emit, const
     return EXIT_USAGE;
   }
   print_rows(rows);
+  std::map<std::string, std::pair<int, int>> by_kind;  // evidence -> (held, run)
+  for (const row& r : rows) {
+    by_kind[r.evidence].first += r.ok;
+    by_kind[r.evidence].second += 1;
+  }
+  std::printf("\n");
+  for (const auto& [kind, n] : by_kind) std::printf("%s: %d of %d hold\n", kind.c_str(), n.first, n.second);
   if (!emit.empty()) std::cout << "SMT-LIB files in " << emit << "\n";
   return verdict_exit(rows);
 }
