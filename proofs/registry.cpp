@@ -11,6 +11,8 @@
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
+#include <algorithm>
 
 #include "proofs/zword.hpp"
 
@@ -101,25 +103,89 @@ const std::vector<obligation>& all_obligations() {
     register_pte_lemmas(v);
     register_pt_invariant_proofs(v);
     register_buddy_lemmas(v);
+    register_buddy_bounded_proofs(v);
     return v;
   }();
   return all;
 }
 
-std::string smtlib_of(const obligation& o, z3::context& ctx) {
-  zscope scope(ctx);
-  const goal g = o.build(ctx);
-  z3::expr_vector asserted(ctx);
-  for (const auto& [name, e] : g.pre) asserted.push_back(e);
-  const z3::expr negated = !g.claim;
+std::string smtlib_of(const std::string& name, const goal& g, z3::context& ctx) {
   std::vector<Z3_ast> pre;
-  for (unsigned i = 0; i < asserted.size(); ++i) pre.push_back(asserted[static_cast<int>(i)]);
-  std::string text = Z3_benchmark_to_smtlib_string(ctx, o.name.c_str(), "QF_BV", "unknown", "",
+  for (const auto& [n, e] : g.pre) pre.push_back(e);
+  const z3::expr negated = !g.claim;
+  std::string text = Z3_benchmark_to_smtlib_string(ctx, name.c_str(), "QF_BV", "unknown", "",
                                                    static_cast<unsigned>(pre.size()), pre.data(), negated);
   // Z3 writes (set-logic QF_BV) after its set-info lines; make sure it is there.
   if (text.find("(set-logic QF_BV)") == std::string::npos) text = "(set-logic QF_BV)\n" + text;
   text += "(exit)\n";
   return text;
+}
+
+namespace {
+std::vector<std::pair<std::string, goal>> goals_of(const obligation& o, z3::context& ctx) {
+  if (o.parts) return o.parts(ctx);
+  std::vector<std::pair<std::string, goal>> one;
+  one.emplace_back("", o.build(ctx));
+  return one;
+}
+
+// One query: exported, checked by Z3 from the exported text, non-vacuity, cvc5 on the file.
+proof_result discharge_goal(const std::string& file_name, const goal& g, unsigned rlimit, const solver_opts& opts,
+                            z3::context& ctx) {
+  proof_result r;
+  const std::string text = smtlib_of(file_name, g, ctx);
+  const std::filesystem::path dir = opts.emit_dir.empty() ? default_emit_dir() : opts.emit_dir;
+  std::filesystem::create_directories(dir);
+  r.smt2 = dir / (file_name + ".smt2");
+  {
+    std::ofstream f(r.smt2);
+    f << text;
+    if (!f) throw std::runtime_error("cannot write " + r.smt2.string());
+  }
+  if (opts.z3) {
+    const auto t0 = std::chrono::steady_clock::now();
+    // Z3 checks the exported text itself, so both solvers answer the same question; the
+    // goal's own terms (same names, same context) read the model.
+    z3::solver s(ctx, "QF_BV");
+    z3::params p(ctx);
+    p.set("rlimit", rlimit);
+    s.set(p);
+    s.from_string(text.c_str());
+    r.z3 = from_check(s.check());
+    if (r.z3 == verdict::violated) r.counterexample = model_text(s.get_model(), g);
+    if (r.z3 == verdict::unknown) r.detail = "z3: " + s.reason_unknown();
+    // Non-vacuity: the preconditions alone are satisfiable.
+    if (r.z3 == verdict::proved && !g.pre.empty()) {
+      z3::solver nv(ctx, "QF_BV");
+      nv.set(p);
+      for (const auto& [name, e] : g.pre) nv.add(e);
+      const z3::check_result c = nv.check();
+      r.nonvacuous_checked = true;
+      if (c == z3::unsat) {
+        r.z3 = verdict::vacuous;
+        r.detail = "the preconditions are unsatisfiable: the claim holds vacuously";
+      } else if (c == z3::unknown) {
+        r.z3 = verdict::unknown;
+        r.detail = "z3 (non-vacuity): " + nv.reason_unknown();
+      }
+    }
+    r.z3_seconds = seconds_since(t0);
+  }
+  if (opts.cvc5) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [v, out] = cvc5_check_file(opts, r.smt2);
+    r.cvc5 = v;
+    if (v != verdict::proved) r.cvc5_output = out.substr(0, 400);
+    r.cvc5_seconds = seconds_since(t0);
+  }
+  return r;
+}
+}  // namespace
+
+std::string smtlib_of(const obligation& o, z3::context& ctx) {
+  zscope scope(ctx);
+  const auto gs = goals_of(o, ctx);
+  return smtlib_of(gs.front().first.empty() ? o.name : o.name + "." + gs.front().first, gs.front().second, ctx);
 }
 
 proof_result discharge(const obligation& o, const solver_opts& opts) {
@@ -128,54 +194,66 @@ proof_result discharge(const obligation& o, const solver_opts& opts) {
   // Z3 checks every model it reports against the assertions (Z3 issue #2415).
   static const bool validate = (z3::set_param("model_validate", true), true);
   (void)validate;
+  const auto file_of = [&](const std::string& part, std::size_t i) {
+    // Part files are numbered so that their names stay short and sort in chain order.
+    return part.empty() ? o.name : o.name + ".part" + std::to_string(i);
+  };
   try {
+    // Parts are independent queries: they run on every core, each worker in its own Z3
+    // context (zscope is per thread) over its own build of the parts.
     z3::context ctx;
     zscope scope(ctx);
-    const std::string text = smtlib_of(o, ctx);
-    const std::filesystem::path dir = opts.emit_dir.empty() ? default_emit_dir() : opts.emit_dir;
-    std::filesystem::create_directories(dir);
-    r.smt2 = dir / (o.name + ".smt2");
-    {
-      std::ofstream f(r.smt2);
-      f << text;
-      if (!f) throw std::runtime_error("cannot write " + r.smt2.string());
-    }
-
-    if (opts.z3) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const goal g = o.build(ctx);  // same names, same context: the model speaks of these
-      // Z3 checks the exported text itself, so both solvers answer the same question.
-      z3::solver s(ctx, "QF_BV");
-      z3::params p(ctx);
-      p.set("rlimit", o.z3_rlimit);
-      s.set(p);
-      s.from_string(text.c_str());
-      r.z3 = from_check(s.check());
-      if (r.z3 == verdict::violated) r.counterexample = model_text(s.get_model(), g);
-      if (r.z3 == verdict::unknown) r.detail = "z3: " + s.reason_unknown();
-      // Non-vacuity: the preconditions alone are satisfiable.
-      if (r.z3 == verdict::proved && !g.pre.empty()) {
-        z3::solver nv(ctx, "QF_BV");
-        nv.set(p);
-        for (const auto& [name, e] : g.pre) nv.add(e);
-        const z3::check_result c = nv.check();
-        r.nonvacuous_checked = true;
-        if (c == z3::unsat) {
-          r.z3 = verdict::vacuous;
-          r.detail = "the preconditions are unsatisfiable: the claim holds vacuously";
-        } else if (c == z3::unknown) {
-          r.z3 = verdict::unknown;
-          r.detail = "z3 (non-vacuity): " + nv.reason_unknown();
+    const auto gs = goals_of(o, ctx);
+    std::vector<proof_result> part_results(gs.size());
+    std::vector<std::string> errors(gs.size());
+    const unsigned workers = gs.size() < 2 ? 1u : std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+    const auto work = [&](unsigned w, z3::context& c, const std::vector<std::pair<std::string, goal>>& mine) {
+      for (std::size_t i = w; i < mine.size(); i += workers) {
+        if (opts.only_part >= 0 && i != static_cast<std::size_t>(opts.only_part)) continue;
+        try {
+          part_results[i] = discharge_goal(file_of(mine[i].first, i), mine[i].second, o.z3_rlimit, opts, c);
+        } catch (const z3::exception& e) {
+          errors[i] = std::string("z3 exception: ") + e.msg();
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
         }
       }
-      r.z3_seconds = seconds_since(t0);
-    }
-    if (opts.cvc5) {
-      const auto t0 = std::chrono::steady_clock::now();
-      auto [v, out] = cvc5_check_file(opts, r.smt2);
-      r.cvc5 = v;
-      if (v != verdict::proved) r.cvc5_output = out.substr(0, 400);
-      r.cvc5_seconds = seconds_since(t0);
+    };
+    std::vector<std::thread> pool;
+    for (unsigned w = 1; w < workers; ++w)
+      pool.emplace_back([&, w] {
+        z3::context c;
+        zscope sc(c);
+        work(w, c, goals_of(o, c));
+      });
+    work(0, ctx, gs);
+    for (std::thread& t : pool) t.join();
+
+    if (opts.only_part >= static_cast<int>(gs.size()))
+      throw std::runtime_error(o.name + " has " + std::to_string(gs.size()) + " part(s); there is no part " +
+                               std::to_string(opts.only_part));
+    r.parts = opts.only_part >= 0 ? 1 : static_cast<unsigned>(gs.size());
+    r.z3 = opts.z3 ? verdict::proved : verdict::skipped;
+    r.cvc5 = opts.cvc5 ? verdict::proved : verdict::skipped;
+    for (std::size_t i = 0; i < gs.size(); ++i) {
+      const std::string& part = gs[i].first;
+      if (opts.only_part >= 0 && i != static_cast<std::size_t>(opts.only_part)) continue;
+      if (!errors[i].empty()) throw std::runtime_error((part.empty() ? "" : "part " + std::to_string(i) + " (" + part + "): ") + errors[i]);
+      const proof_result& p = part_results[i];
+      r.z3_seconds += p.z3_seconds;
+      r.cvc5_seconds += p.cvc5_seconds;
+      r.nonvacuous_checked = r.nonvacuous_checked || p.nonvacuous_checked;
+      if (r.smt2.empty()) r.smt2 = p.smt2;
+      if (p.ok()) continue;
+      r.failed_part = part.empty() ? -1 : static_cast<int>(i);
+      // The first part that is not agreed decides the verdict and is what the report shows.
+      r.z3 = p.z3;
+      r.cvc5 = p.cvc5;
+      r.counterexample = p.counterexample;
+      r.cvc5_output = p.cvc5_output;
+      r.smt2 = p.smt2;
+      r.detail = part.empty() ? p.detail : "part " + std::to_string(i) + " (" + part + ")" + (p.detail.empty() ? "" : ": " + p.detail);
+      break;
     }
   } catch (const z3::exception& e) {
     r.z3 = verdict::error;

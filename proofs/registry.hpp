@@ -3,9 +3,13 @@
 // re-check it with cvc5.
 //
 // Synopsis
-//   obligation           name (`<op>__preserves__<ID>`, `lemma__<core>__<fact>`), proves,
+//   obligation           name (`<op>__preserves__<ID>`, `lemma__<core>__<fact>`,
+//                        `nonvacuous__<op>_<path>`), proves,
 //                        kind ("lemma": all 64-bit inputs; "bounded"; "exhaustive"), bound,
-//                        build(ctx) -> goal, Z3 rlimit.
+//                        build(ctx) -> goal, Z3 rlimit; or parts(ctx) -> named goals over
+//                        disjoint variables (a chain of per-step lemmas): it holds iff every
+//                        part holds, each part is its own query, file and non-vacuity check;
+//                        parts run on every core, each worker in its own Z3 context.
 //   goal                 named preconditions, the claim, and the variables a counterexample
 //                        shows.
 //   all_obligations()    every obligation, in a stable order.
@@ -42,6 +46,10 @@ struct obligation {
   std::function<goal(z3::context&)> build;
   unsigned z3_rlimit = 20'000'000;
   bool smoke = false;     // in the small subset the sanitizer build runs
+  // When set, used instead of `build`: the obligation is the conjunction of these goals, each
+  // discharged alone (rlimit per part). Parts share no variables, so the conjunction of their
+  // claims under the conjunction of their preconditions holds iff each part does.
+  std::function<std::vector<std::pair<std::string, goal>>(z3::context&)> parts = nullptr;
 };
 
 enum class verdict { proved, violated, unknown, vacuous, error, skipped };
@@ -54,6 +62,7 @@ struct solver_opts {
   std::string cvc5_path = "cvc5";
   unsigned long cvc5_rlimit = 20'000'000;
   unsigned timeout_seconds = 120;     // OS-level backstop per solver call
+  int only_part = -1;                 // an obligation with parts: discharge only this one
 };
 
 struct proof_result {
@@ -65,8 +74,10 @@ struct proof_result {
   verdict cvc5 = verdict::skipped;
   double cvc5_seconds = 0;
   std::string cvc5_output;           // first line(s) when not "unsat"
-  std::filesystem::path smt2;
-  std::string detail;                // error text
+  std::filesystem::path smt2;        // the file checked (the first part that failed, if any)
+  std::string detail;                // error text; names the part that failed
+  unsigned parts = 1;                // queries discharged (1 unless the obligation has parts)
+  int failed_part = -1;              // the part the verdict came from, when one failed
   // Agreed: Z3 proved it, preconditions satisfiable, and cvc5 (if run) said unsat too.
   bool ok() const;
   bool solver_unknown() const { return z3 == verdict::unknown || cvc5 == verdict::unknown; }
@@ -76,8 +87,9 @@ const std::vector<obligation>& all_obligations();
 proof_result discharge(const obligation& o, const solver_opts& opts);
 
 // The SMT-LIB 2 text of exactly the assertions Z3 checks for `o` (preconditions and the
-// negated claim), with its logic set.
+// negated claim), with its logic set; for an obligation with parts, the first part.
 std::string smtlib_of(const obligation& o, z3::context& ctx);
+std::string smtlib_of(const std::string& name, const goal& g, z3::context& ctx);
 
 // cvc5 on one SMT-LIB file: unsat -> proved, sat -> violated, unknown or timeout -> unknown,
 // anything else (a parse error, a crash) -> error. Returns the verdict and what cvc5 printed.
@@ -89,5 +101,6 @@ void register_paging_lemmas(std::vector<obligation>& out);
 void register_pte_lemmas(std::vector<obligation>& out);
 void register_pt_invariant_proofs(std::vector<obligation>& out);
 void register_buddy_lemmas(std::vector<obligation>& out);
+void register_buddy_bounded_proofs(std::vector<obligation>& out);
 
 }  // namespace mmref::proofs

@@ -15,6 +15,7 @@ struct lists {
     register_core_roundtrips(all);
     register_pt_stateful(all, negative);
     register_buddy_stateful(all, negative);
+    register_buddy_abstraction(all, negative);
   }
 };
 const lists& registry() {

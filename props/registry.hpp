@@ -27,7 +27,8 @@ inline constexpr std::uint64_t CI_SEED = 20261122;  // the fixed seed CI and `mm
 struct property {
   std::string name;
   std::vector<std::string> ids;  // invariant IDs or lemma names it checks
-  std::string kind;              // "stateful", "round-trip", "negative"
+  std::string kind;              // "stateful", "commuting" (an abstraction function against
+                                 // the real operations), "round-trip", "negative"
   int cases = 100;               // RapidCheck max_success
   int size = 100;                // RapidCheck max_size (commands per sequence, roughly)
   std::vector<std::pair<std::string, double>> min_share;  // event tag -> least share of cases
@@ -62,5 +63,6 @@ std::string reproduce_command(const property& p, std::uint64_t seed, int cases, 
 void register_pt_stateful(std::vector<property>& out, std::vector<property>& negative);
 void register_core_roundtrips(std::vector<property>& out);
 void register_buddy_stateful(std::vector<property>& out, std::vector<property>& negative);
+void register_buddy_abstraction(std::vector<property>& out, std::vector<property>& negative);
 
 }  // namespace mmref::props

@@ -79,7 +79,8 @@ std::string evidence_of(const proofs::obligation& o) {
 row prove_one(const proofs::obligation& o, const proofs::solver_opts& opts, bool print_failure) {
   const proofs::proof_result r = proofs::discharge(o, opts);
   row x{o.name, o.proves, evidence_of(o), o.bound, "", r.z3_seconds + r.cvc5_seconds, r.ok(), r.solver_unknown()};
-  x.result = std::string("z3 ") + proofs::verdict_text(r.z3) + (opts.cvc5 ? std::string(", cvc5 ") + proofs::verdict_text(r.cvc5) : "");
+  x.result = std::string("z3 ") + proofs::verdict_text(r.z3) + (opts.cvc5 ? std::string(", cvc5 ") + proofs::verdict_text(r.cvc5) : "") +
+             (r.parts > 1 ? " (" + std::to_string(r.parts) + " parts)" : "");
   if (!r.ok() && print_failure) {
     std::cout << "\nFAILED " << o.name << " (proves " << o.proves << ", " << o.kind << ", " << o.bound << ")\n"
               << "  " << x.result << "\n";
@@ -87,7 +88,8 @@ row prove_one(const proofs::obligation& o, const proofs::solver_opts& opts, bool
     if (!r.detail.empty()) std::cout << "  " << r.detail << "\n";
     if (!r.cvc5_output.empty()) std::cout << "  cvc5 said: " << r.cvc5_output << "\n";
     std::cout << "  SMT-LIB: " << r.smt2.string() << "\n"
-              << "  reproduce: mmref prove --only " << o.name << " --solver both\n\n";
+              << "  reproduce: mmref prove --only " << o.name
+              << (r.failed_part >= 0 ? " --part " + std::to_string(r.failed_part) : std::string()) << " --solver both\n\n";
   }
   return x;
 }
@@ -96,7 +98,8 @@ row props_one(const props::property& p, std::uint64_t seed, int cases, int size,
   const props::prop_result r = props::run_property(p, seed, cases, size);
   std::string ids;
   for (const std::string& id : p.ids) ids += (ids.empty() ? "" : " ") + id;
-  row x{p.name, ids, p.kind == "stateful" ? "stateful" : "round-trip",
+  // A commuting property runs random operation sequences against the slot model: stateful.
+  row x{p.name, ids, p.kind == "stateful" || p.kind == "commuting" ? "stateful" : "round-trip",
         std::to_string(r.cases) + " cases, size " + std::to_string(r.size) + ", seed " + std::to_string(seed),
         r.ok ? "passed" : "FAILED", r.seconds, r.ok, false};
   if (!r.ok && print_failure) std::cout << "\nFAILED " << p.name << "\n" << r.message << "\n";
@@ -212,7 +215,7 @@ int cmd_check(std::uint64_t seed) {
   return rc;
 }
 
-int cmd_prove(bool list, const std::string& only, const std::string& emit, const std::string& solver) {
+int cmd_prove(bool list, const std::string& only, const std::string& emit, const std::string& solver, int part) {
   if (list) {
     for (const proofs::obligation& o : proofs::all_obligations())
       std::printf("%-55s %-22s %-10s %s\n", o.name.c_str(), o.proves.c_str(), o.kind.c_str(), o.bound.c_str());
@@ -223,6 +226,11 @@ int cmd_prove(bool list, const std::string& only, const std::string& emit, const
   opts.cvc5 = solver != "z3";
   opts.cvc5_path = cvc5_path();
   opts.emit_dir = emit;
+  opts.only_part = part;
+  if (part >= 0 && only.empty()) {
+    std::cerr << "mmref prove: --part needs --only\n";
+    return EXIT_USAGE;
+  }
   if (opts.cvc5 && !cvc5_available(opts.cvc5_path)) {
     std::cerr << "mmref prove: cvc5 not found at '" << opts.cvc5_path << "'\n";
     return EXIT_USAGE;
@@ -314,11 +322,14 @@ int main(int argc, char** argv) {
 
   bool prove_list = false;
   std::string prove_only, prove_emit, prove_solver = "z3";
+  int prove_part = -1;
   CLI::App* prove = app.add_subcommand("prove", "discharge proof obligations");
   prove->add_flag("--list", prove_list, "list the obligations");
   prove->add_option("--only", prove_only, "one obligation by name");
   prove->add_option("--emit-smt2", prove_emit, "write each obligation's SMT-LIB 2 file to this directory");
   prove->add_option("--solver", prove_solver, "z3, cvc5 or both")->check(CLI::IsMember({"z3", "cvc5", "both"}));
+  prove->add_option("--part", prove_part, "with --only: one part of an obligation proved in parts (the number a failure names)")
+      ->check(CLI::NonNegativeNumber);
 
   bool props_list = false;
   std::string props_only, props_seed;
@@ -346,7 +357,7 @@ int main(int argc, char** argv) {
   std::cout.setf(std::ios::unitbuf);
   try {
     if (*check) return cmd_check(check_seed);
-    if (*prove) return cmd_prove(prove_list, prove_only, prove_emit, prove_solver);
+    if (*prove) return cmd_prove(prove_list, prove_only, prove_emit, prove_solver, prove_part);
     if (*propc) return cmd_props(props_list, props_only, props_seed, props_cases, props_size);
     if (*show) return cmd_show(show_what, show_zoneinfo);
   } catch (const std::exception& e) {
