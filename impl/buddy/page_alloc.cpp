@@ -494,6 +494,29 @@ bd_error page_alloc::__free_pages(std::uint64_t pfn, unsigned order) {
   return bd_error::none;
 }
 
+bd_error page_alloc::split_page(std::uint64_t pfn, unsigned order) {
+  const std::optional<unsigned> o = allocated_order(pfn);
+  if (!o) {
+    stats_.refused++;
+    return zone_of(pfn) ? (check_free(pfn, 0) == bd_error::tail_page ? bd_error::tail_page : bd_error::free_block)
+                        : bd_error::outside_zones;
+  }
+  // VM_BUG_ON_PAGE(PageCompound(page)) and the refcount check: the model refuses instead.
+  if (*o != order || (pg(pfn).flags & PG_head) || pg(pfn)._refcount != 1) {
+    stats_.refused++;
+    return bd_error::wrong_order;
+  }
+  const std::uint8_t movable = pg(pfn).flags & PG_alloc_movable;
+  pg(pfn).alloc_order = 0;
+  for (std::uint64_t i = 1; i < bit(order); ++i) {  // set_page_refcounted() on each tail
+    page& t = pg(pfn + i);
+    t.flags = static_cast<std::uint8_t>((t.flags & ~(PG_head | PG_tail)) | PG_alloc | movable);
+    t.alloc_order = 0;
+    t._refcount = 1;
+  }
+  return bd_error::none;
+}
+
 bd_error page_alloc::get_page(std::uint64_t pfn) {
   if (!zone_of(pfn)) {
     stats_.refused++;

@@ -293,6 +293,9 @@ class page_alloc final : public frame_provider {
   // __free_pages(): put_page_testzero, then free the block (or, for a non-compound block with
   // other references, its tail parts: the B7 path).
   bd_error __free_pages(std::uint64_t pfn, unsigned order);
+  // split_page() — mm/page_alloc.c: a non-compound block of order > 0 becomes 2^order
+  // independent order-0 pages, each with one reference (huge vmalloc frees them one by one).
+  bd_error split_page(std::uint64_t pfn, unsigned order);
   // get_page() / put_page() on an allocated head.
   bd_error get_page(std::uint64_t pfn);
   bd_error put_page(std::uint64_t pfn);

@@ -1,0 +1,307 @@
+// Tests for impl/vmalloc/vmalloc.hpp: vmalloc/vfree/vmap/vunmap over a small machine, lazy free
+// and purge, the guard page, nested pages arrays, huge mappings, failure part-way, bad input.
+#include "impl/vmalloc/vmalloc.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace mmref::vmalloc {
+namespace {
+
+using buddy::buddy_machine;
+
+struct system {
+  buddy_machine bm;
+  vmap_state vs;
+  explicit system(std::uint64_t mib = 64, vmap_config cfg = {})
+      : bm(machine_config::small(mib, 4, 2)), vs(*bm.buddy, *bm.mach, cfg) {}
+  std::uint64_t vstart() const { return bm.mach->config().layout.vmalloc_start; }
+  std::uint64_t free_pages() const { return bm.buddy->total_free_pages(); }
+  // Everything "state unchanged" compares.
+  std::string snapshot() const {
+    std::string s = vs.vmallocinfo() + "|lazy=" + std::to_string(vs.vmap_lazy_nr()) +
+                    "|free=" + std::to_string(free_pages()) + "|";
+    for (const auto& iv : vs.kva().free_intervals()) s += std::to_string(iv.start) + "-" + std::to_string(iv.end) + ",";
+    s += "|owed=" + std::to_string(bm.mach->owed().size());
+    return s;
+  }
+};
+
+TEST(Vmalloc, OnePageGetsAGuardAndMapsItsPage) {
+  system s;
+  const std::uint64_t free0 = s.free_pages();
+  const std::uint64_t a = s.vs.vmalloc(100);  // PAGE_ALIGN'ed to one page
+  ASSERT_EQ(a, s.vstart());
+  const vm_struct* vm = s.vs.find_vm_area(a);
+  ASSERT_NE(vm, nullptr);
+  EXPECT_EQ(vm->size, 2 * PAGE_SIZE) << "vm->size includes the guard page";
+  EXPECT_EQ(vm->nr_pages, 1u);
+  EXPECT_EQ(get_vm_area_size(vm), PAGE_SIZE);
+  EXPECT_EQ(s.vs.vmalloc_to_page(a), vm->pages[0]);
+  EXPECT_FALSE(s.vs.vmalloc_to_page(a + PAGE_SIZE).has_value()) << "the guard page is never mapped";
+  EXPECT_EQ(s.free_pages(), free0 - 1 - (free0 - 1 - s.free_pages()));  // pages and tables came from the buddy
+  EXPECT_LT(s.free_pages(), free0);
+  // Data written through the VA lands in the page.
+  ASSERT_TRUE(s.bm.mach->write_u64(0, a + 8, 0xfeedULL).ok());
+  EXPECT_EQ(s.bm.mach->read_u64(1, a + 8).value, 0xfeedULL);
+  EXPECT_EQ(s.vs.vmallocinfo().substr(0, 45), "0xffffc90000000000-0xffffc90000002000    8192");
+  EXPECT_NE(s.vs.vmallocinfo().find(" pages=1 vmalloc N0=1\n"), std::string::npos);
+}
+
+TEST(Vmalloc, VfreeIsLazyAndTheVaIsNotReusedBeforeThePurge) {
+  system s;
+  const std::uint64_t a = s.vs.vmalloc(3 * PAGE_SIZE);
+  const std::uint64_t pages_before_free = s.free_pages();
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  EXPECT_EQ(s.free_pages(), pages_before_free + 3) << "vfree returns the pages at once";
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 4u) << "the guard page counts in vmap_lazy_nr";
+  EXPECT_FALSE(s.vs.vmalloc_to_page(a).has_value()) << "PTEs are cleared at vfree";
+  EXPECT_FALSE(s.bm.mach->owed().empty()) << "but the TLB flush is owed";
+  EXPECT_NE(s.vs.vmallocinfo().find("unpurged vm_area"), std::string::npos);
+  const std::uint64_t b = s.vs.vmalloc(PAGE_SIZE);
+  EXPECT_EQ(b, a + 4 * PAGE_SIZE) << "lazy VA is not free: the next area goes above it";
+  const purge_result p = s.vs.purge_vmap_area_lazy();
+  EXPECT_TRUE(p.purged);
+  EXPECT_EQ(p.nr_purged, 1u);
+  EXPECT_EQ(p.start, a);
+  EXPECT_EQ(p.end, a + 4 * PAGE_SIZE);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 0u);
+  EXPECT_TRUE(s.bm.mach->owed().empty()) << "the purge's flush discharged every owed flush";
+  EXPECT_EQ(s.vs.vmalloc(2 * PAGE_SIZE), a) << "after the purge the hole is reused";
+}
+
+TEST(Vmalloc, AdjacentLazyAreasMergeAndOnePurgeFlushesTheirHull) {
+  system s;
+  std::vector<std::uint64_t> v;
+  for (int i = 0; i < 4; ++i) v.push_back(s.vs.vmalloc(PAGE_SIZE));
+  for (std::uint64_t a : v) ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  // 6.1's purge list merges neighbours: one "unpurged" line for the four areas.
+  EXPECT_EQ(s.vs.lazy().empty(), false);
+  EXPECT_EQ(list_empty(&s.vs.lazy().head), false);
+  EXPECT_EQ(s.vs.lazy().head.next->next, &s.vs.lazy().head);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 8u);
+  const purge_result p = s.vs.purge_vmap_area_lazy();
+  EXPECT_EQ(p.nr_purged, 1u);
+  EXPECT_EQ(p.end - p.start, 8 * PAGE_SIZE);
+}
+
+TEST(Vmalloc, LazyThresholdSchedulesTheDrain) {
+  vmap_config cfg;
+  cfg.lazy_max_pages_divisor = 16384 / 8;  // 2 CPUs: 16384 pages -> 8
+  system s(64, cfg);
+  ASSERT_EQ(s.vs.lazy_max_pages(), 8u);
+  std::vector<std::uint64_t> v;
+  for (int i = 0; i < 6; ++i) v.push_back(s.vs.vmalloc(PAGE_SIZE));
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(s.vs.vfree(v[static_cast<std::size_t>(i)]), vm_error::none);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 8u) << "8 is not more than lazy_max_pages(): no drain yet";
+  EXPECT_EQ(s.vs.stats().drains, 0u);
+  ASSERT_EQ(s.vs.vfree(v[4]), vm_error::none);
+  EXPECT_EQ(s.vs.stats().drains, 1u) << "10 > 8: the drain ran when vfree returned";
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 0u);
+}
+
+TEST(Vmalloc, LargeAreaUsesANestedVmallocForItsPagesArray) {
+  system s;
+  const std::uint64_t free0 = s.free_pages();
+  const std::uint64_t a = s.vs.vmalloc(600 * PAGE_SIZE);  // 600 * 8 bytes > PAGE_SIZE
+  ASSERT_NE(a, 0u);
+  const vm_struct* vm = s.vs.find_vm_area(a);
+  ASSERT_NE(vm->pages_addr, 0u);
+  EXPECT_EQ(s.vs.stats().nested_pages_arrays, 1u);
+  EXPECT_NE(s.vs.vmallocinfo().find(" vpages"), std::string::npos);
+  const vm_struct* nested = s.vs.find_vm_area(vm->pages_addr);
+  ASSERT_NE(nested, nullptr);
+  EXPECT_EQ(nested->nr_pages, 2u);  // 4800 bytes -> 2 pages
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  EXPECT_EQ(s.vs.find_vm_area(vm == nullptr ? 0 : a), nullptr);
+  s.vs.purge_vmap_area_lazy();
+  EXPECT_TRUE(s.vs.busy().empty()) << "the nested array's area is gone too";
+  EXPECT_EQ(s.vs.kmalloc().live(kmalloc_kind::vm_struct), 0u);
+  EXPECT_EQ(s.vs.kmalloc().live(kmalloc_kind::pages_array), 0u);
+  // Page tables stay allocated (unmap frees no table page); every data page came back.
+  EXPECT_LE(free0 - s.free_pages(), 8u);
+}
+
+TEST(Vmalloc, PagesNeedNotBeContiguousAndAreDistinct) {
+  system s;
+  // Fragment: allocate 200 pages, free every other one.
+  std::vector<std::uint64_t> held;
+  for (int i = 0; i < 200; ++i) held.push_back(*s.bm.buddy->alloc_pages(buddy::GFP_KERNEL, 0).pfn);
+  for (std::size_t i = 0; i < held.size(); i += 2) ASSERT_EQ(s.bm.buddy->__free_pages(held[i], 0), buddy::bd_error::none);
+  const std::uint64_t a = s.vs.vmalloc(64 * PAGE_SIZE);
+  const vm_struct* vm = s.vs.find_vm_area(a);
+  std::set<std::uint64_t> distinct(vm->pages.begin(), vm->pages.end());
+  EXPECT_EQ(distinct.size(), 64u);
+  bool contiguous = true;
+  for (std::size_t i = 1; i < vm->pages.size(); ++i) contiguous = contiguous && vm->pages[i] == vm->pages[i - 1] + 1;
+  EXPECT_FALSE(contiguous);
+  for (std::uint64_t i = 0; i < 64; ++i) EXPECT_EQ(s.vs.vmalloc_to_page(a + i * PAGE_SIZE), vm->pages[i]);
+}
+
+TEST(Vmalloc, HugeMappingUsesPmdLeavesAndFreesOrderZeroPages) {
+  system s;
+  const std::uint64_t free0 = s.free_pages();
+  const std::uint64_t a = s.vs.vmalloc_huge(2 * PMD_SIZE, buddy::GFP_KERNEL);
+  ASSERT_NE(a, 0u);
+  EXPECT_TRUE(is_aligned(a, PMD_SIZE));
+  EXPECT_EQ(s.vs.stats().huge_mappings, 1u);
+  const walk_result w = s.bm.mach->walk(a + 5 * PAGE_SIZE);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w.leaf.size, PMD_SIZE);
+  const vm_struct* vm = s.vs.find_vm_area(a);
+  EXPECT_EQ(vm->nr_pages, 1024u);
+  EXPECT_EQ(vm->size, 2 * PMD_SIZE + PAGE_SIZE);
+  EXPECT_EQ(s.vs.vmalloc_to_page(a + 5 * PAGE_SIZE), vm->pages[5]);
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  EXPECT_GE(s.free_pages() + 8, free0) << "all 1024 pages returned one by one";
+}
+
+TEST(Vmalloc, VmapMapsTheCallersPagesAndVunmapLeavesThem) {
+  system s;
+  std::vector<std::uint64_t> pfns;
+  for (int i = 0; i < 3; ++i) pfns.push_back(*s.bm.buddy->alloc_pages(buddy::GFP_KERNEL, 0).pfn);
+  const std::uint64_t a = s.vs.vmap(pfns, VM_MAP, PAGE_KERNEL);
+  ASSERT_NE(a, 0u);
+  for (std::uint64_t i = 0; i < 3; ++i) EXPECT_EQ(s.vs.vmalloc_to_page(a + i * PAGE_SIZE), pfns[i]);
+  EXPECT_NE(s.vs.vmallocinfo().find(" vmap\n"), std::string::npos);
+  const std::string before = s.snapshot();
+  EXPECT_EQ(s.vs.vfree(a), vm_error::wrong_kind);
+  EXPECT_EQ(s.snapshot(), before);
+  ASSERT_EQ(s.vs.vunmap(a), vm_error::none);
+  for (std::uint64_t pfn : pfns) EXPECT_TRUE(s.bm.buddy->allocated_order(pfn).has_value()) << "pages stay the caller's";
+}
+
+TEST(Vmalloc, BadInputIsRefusedAndChangesNothing) {
+  system s;
+  const std::uint64_t a = s.vs.vmalloc(2 * PAGE_SIZE);
+  const std::string before = s.snapshot();
+  EXPECT_EQ(s.vs.vfree(0), vm_error::none);
+  EXPECT_EQ(s.vs.vfree(a + 8), vm_error::bad_address);
+  EXPECT_EQ(s.vs.vfree(a + PAGE_SIZE), vm_error::interior_address);
+  EXPECT_EQ(s.vs.vfree(a + (1ULL << 30)), vm_error::not_found);
+  EXPECT_EQ(s.vs.vunmap(a), vm_error::wrong_kind);
+  EXPECT_EQ(s.vs.vmalloc(0), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
+  EXPECT_EQ(s.vs.vmalloc(1ULL << 40), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::too_large);
+  EXPECT_EQ(s.vs.__vmalloc_node(PAGE_SIZE, 3, buddy::GFP_KERNEL, "t"), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
+  EXPECT_EQ(s.vs.__vmalloc_node(PAGE_SIZE, 1, buddy::__GFP_DMA | buddy::__GFP_DMA32, "t"), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
+  EXPECT_EQ(s.vs.vmap({}, VM_MAP, PAGE_KERNEL), 0u);
+  EXPECT_EQ(s.vs.vmap({1}, VM_FLUSH_RESET_PERMS, PAGE_KERNEL), 0u);
+  EXPECT_EQ(s.snapshot(), before);
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  const std::string after_free = s.snapshot();
+  EXPECT_EQ(s.vs.vfree(a), vm_error::not_found) << "double vfree";
+  EXPECT_EQ(s.snapshot(), after_free);
+}
+
+// fail_page_alloc for every request: GFP_KERNEL reclaims and vmalloc adds __GFP_HIGHMEM, which
+// the kernel's defaults (ignore-gfp-wait, ignore-gfp-highmem) would exempt.
+void fail_buddy_nth(system& s, std::uint64_t n) {
+  auto& f = s.bm.buddy->fail_attr;
+  f.nth = n;
+  f.min_order = 0;
+  f.ignore_gfp_reclaim = false;
+  f.ignore_gfp_highmem = false;
+}
+
+// Each allocation point made to fail: the vmalloc fails, nothing stays busy, every page and
+// small allocation is returned, and after a purge the VA is free again.
+TEST(Vmalloc, FailurePartWayRollsBackCompletely) {
+  struct point {
+    const char* name;
+    std::function<void(system&)> arm;
+    const char* warning;  // what the kernel would print for this failure
+    std::uint64_t pages = 4;
+  };
+  const std::vector<point> points = {
+      {"vmap_area", [](system& s) { s.vs.kmalloc().fail_nth(1, kmalloc_site::vmap_area); }, "vm_struct allocation failed"},
+      {"vm_struct", [](system& s) { s.vs.kmalloc().fail_nth(1, kmalloc_site::vm_struct); }, "vm_struct allocation failed"},
+      {"pages_array", [](system& s) { s.vs.kmalloc().fail_nth(1, kmalloc_site::pages_array); }, "failed to allocated page array size 32"},
+      // Every third page allocation fails: the bulk batch stops at 2, the single-page fallback
+      // gets 2 more and stops at the 6th call: 4 of 8 pages, then the rollback.
+      {"third page", [](system& s) {
+         auto& f = s.bm.buddy->fail_attr;
+         f.probability = 100;
+         f.interval = 3;
+         f.min_order = 0;
+         f.ignore_gfp_reclaim = false;
+         f.ignore_gfp_highmem = false;
+       }, "size 16384, page order 0, failed to allocate pages", 8},
+      // 4 data pages, then the first table page the mapping needs (the PMD-level table for the
+      // fresh vmalloc range: its PUD entries were preallocated at boot).
+      {"page table", [](system& s) { fail_buddy_nth(s, 5); }, "failed to map pages"},
+  };
+  for (const auto& p : points) {
+    SCOPED_TRACE(p.name);
+    system s;
+    const std::uint64_t free0 = s.free_pages();
+    const auto live_va = s.vs.kmalloc().live(kmalloc_kind::vmap_area);
+    p.arm(s);
+    EXPECT_EQ(s.vs.vmalloc(p.pages * PAGE_SIZE), 0u);
+    EXPECT_NE(s.vs.last_warning().find(p.warning), std::string::npos) << s.vs.last_warning();
+    EXPECT_TRUE(s.vs.busy().empty());
+    s.bm.buddy->fail_attr = {};
+    s.vs.purge_vmap_area_lazy();
+    EXPECT_EQ(s.vs.vmap_lazy_nr(), 0u);
+    EXPECT_EQ(s.vs.kmalloc().live(kmalloc_kind::vm_struct), 0u);
+    EXPECT_EQ(s.vs.kmalloc().live(kmalloc_kind::pages_array), 0u);
+    EXPECT_LE(s.vs.kmalloc().live(kmalloc_kind::vmap_area), live_va + 1) << "at most a preloaded spare";
+    EXPECT_EQ(s.vs.kmalloc().live(kmalloc_kind::vmap_area), s.vs.kva().descriptors());
+    EXPECT_LE(free0 - s.free_pages(), 4u) << "only page-table pages may stay";
+    EXPECT_EQ(s.vs.kva().free_intervals().size(), 1u);
+    EXPECT_FALSE(s.vs.vmalloc_to_page(s.vstart()).has_value());
+  }
+}
+
+TEST(Vmalloc, VaExhaustionPurgesAndRetriesOnce) {
+  system s;
+  // A private window of 8 pages: two 3-page vmallocs (4 with guards) fill it.
+  const std::uint64_t lo = s.vstart() + (1ULL << 30), hi = lo + 8 * PAGE_SIZE;
+  auto alloc = [&] { return s.vs.__vmalloc_node_range(3 * PAGE_SIZE, 1, lo, hi, buddy::GFP_KERNEL, PAGE_KERNEL, 0, "t"); };
+  const std::uint64_t a = alloc(), b = alloc();
+  ASSERT_NE(a, 0u);
+  ASSERT_NE(b, 0u);
+  EXPECT_EQ(alloc(), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::no_va);
+  EXPECT_NE(s.vs.last_warning().find("vmap allocation for size 16384 failed"), std::string::npos);
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);  // lazy: not free until purged
+  const auto retries = s.vs.stats().purge_retry_success;
+  EXPECT_EQ(alloc(), a) << "the overflow path purged and the retry found the hole";
+  EXPECT_EQ(s.vs.stats().purge_retry_success, retries + 1);
+}
+
+TEST(Vmalloc, NofailOnAnExhaustedRangeReportsWouldLoopForever) {
+  system s;
+  const std::uint64_t lo = s.vstart() + (1ULL << 30), hi = lo + 2 * PAGE_SIZE;
+  ASSERT_NE(s.vs.__vmalloc_node_range(PAGE_SIZE, 1, lo, hi, buddy::GFP_KERNEL, PAGE_KERNEL, 0, "t"), 0u);
+  EXPECT_EQ(s.vs.__vmalloc_node_range(PAGE_SIZE, 1, lo, hi, buddy::GFP_KERNEL | buddy::__GFP_NOFAIL, PAGE_KERNEL, 0, "t"), 0u);
+  EXPECT_EQ(s.vs.last_error(), vm_error::would_loop_forever);
+}
+
+TEST(Vmalloc, ModuleAllocComesFromTheModulesRange) {
+  system s;
+  const std::uint64_t a = s.vs.module_alloc(5 * PAGE_SIZE);
+  EXPECT_EQ(a, s.bm.mach->config().layout.modules_vaddr);
+  EXPECT_FALSE(s.vs.is_vmalloc_addr(a));
+  EXPECT_TRUE(s.vs.is_vmalloc_or_module_addr(a));
+  EXPECT_EQ(s.vs.vmalloc_to_page(a), s.vs.find_vm_area(a)->pages[0]);
+}
+
+TEST(Vmalloc, VzallocZeroesThePages) {
+  system s;
+  // Dirty a page, free it, and let vzalloc get it back.
+  const std::uint64_t pfn = *s.bm.buddy->alloc_pages(buddy::GFP_KERNEL, 0).pfn;
+  s.bm.mach->phys_for_test().write_u64(pfn << PAGE_SHIFT, 0xdeadULL);
+  ASSERT_EQ(s.bm.buddy->__free_pages(pfn, 0), buddy::bd_error::none);
+  const std::uint64_t a = s.vs.vzalloc(PAGE_SIZE);
+  const vm_struct* vm = s.vs.find_vm_area(a);
+  EXPECT_EQ(s.bm.mach->read_u64(0, a).value, 0u);
+  EXPECT_EQ(s.bm.mach->phys().read_u64(vm->pages[0] << PAGE_SHIFT), 0u);
+}
+
+}  // namespace
+}  // namespace mmref::vmalloc
