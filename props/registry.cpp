@@ -16,6 +16,7 @@ struct lists {
     register_pt_stateful(all, negative);
     register_buddy_stateful(all, negative);
     register_buddy_abstraction(all, negative);
+    register_vmalloc_stateful(all, negative);
   }
 };
 const lists& registry() {

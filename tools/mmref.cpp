@@ -7,6 +7,7 @@
 //   mmref prove [--list] [--only NAME] [--emit-smt2 DIR] [--solver z3|cvc5|both]
 //   mmref props [--list] [--only NAME] [--seed N|random] [--cases N] [--size N]
 //   mmref show buddyinfo|zoneinfo|pagetypeinfo [--from-zoneinfo FILE]
+//   mmref show vmallocinfo [--strategy NAME] [--ops N] [--seed S]
 //                                   the page allocator's /proc views after boot, on the
 //                                   default machine or on the zones of a real /proc/zoneinfo.
 //
@@ -30,6 +31,8 @@
 
 #include "impl/buddy/invariants.hpp"
 #include "impl/buddy/page_alloc.hpp"
+#include "impl/vmalloc/invariants.hpp"
+#include "impl/vmalloc/vmalloc.hpp"
 #include "model/invariants.hpp"
 #include "model/machine.hpp"
 #include "proofs/registry.hpp"
@@ -290,6 +293,61 @@ int cmd_props(bool list, const std::string& only, const std::string& seed_text, 
   return verdict_exit(rows);
 }
 
+// /proc/vmallocinfo of the default machine after a seeded workload: vmalloc/vzalloc of
+// assorted sizes (some large enough for a nested pages array), a huge vmalloc, vmap of pages
+// the workload owns, module_alloc, and vfree/vunmap of about a third, so that lazily freed
+// ("unpurged") areas show too. Every invariant is checked at the end.
+int cmd_show_vmallocinfo(const std::string& strategy, int ops, std::uint64_t seed) {
+  buddy::buddy_machine bm(machine_config::default_machine());
+  vmalloc::vmap_config vc;
+  vc.nr_cpus = bm.mach->nr_cpus();
+  vc.strategy = strategy;
+  vmalloc::vmap_state vs(*bm.buddy, *bm.mach, vc);
+  std::mt19937_64 rng(seed);
+  std::vector<std::uint64_t> live;
+  std::map<std::uint64_t, std::vector<std::uint64_t>> vmapped;
+  for (int i = 0; i < ops; ++i) {
+    const unsigned k = static_cast<unsigned>(rng() % 10);
+    if (k < 5 || live.empty()) {
+      const std::uint64_t pages = rng() % 8 == 0 ? 513 + rng() % 600 : 1 + rng() % 16;
+      const std::uint64_t a = k == 0 ? vs.vzalloc(pages * PAGE_SIZE)
+                              : k == 1 ? vs.module_alloc(pages * PAGE_SIZE)
+                              : rng() % 20 == 0 ? vs.vmalloc_huge(2 * vmalloc::PMD_SIZE, buddy::GFP_KERNEL)
+                                                : vs.vmalloc(pages * PAGE_SIZE);
+      if (a != 0) live.push_back(a);
+    } else if (k < 7) {
+      std::vector<std::uint64_t> pfns;
+      for (std::uint64_t j = 0, n = 1 + rng() % 8; j < n; ++j) pfns.push_back(*bm.buddy->alloc_pages(buddy::GFP_KERNEL, 0).pfn);
+      const std::uint64_t a = vs.vmap(pfns, vmalloc::VM_MAP, PAGE_KERNEL);
+      if (a != 0) {
+        live.push_back(a);
+        vmapped[a] = pfns;
+      }
+    } else {
+      const std::size_t j = rng() % live.size();
+      const std::uint64_t a = live[j];
+      live[j] = live.back();
+      live.pop_back();
+      if (vmapped.count(a)) {
+        vs.vunmap(a);
+        for (std::uint64_t p : vmapped[a]) bm.buddy->__free_pages(p, 0);
+        vmapped.erase(a);
+      } else {
+        vs.vfree(a);
+      }
+    }
+  }
+  std::cout << vs.vmallocinfo();
+  std::cerr << "mmref show vmallocinfo: " << ops << " operations, strategy " << strategy << ", seed " << seed
+            << " (replay: mmref show vmallocinfo --strategy " << strategy << " --ops " << ops << " --seed " << seed << ")\n";
+  const auto v = vmalloc::check_vmalloc(vs);
+  if (!v.empty()) {
+    std::cerr << vmalloc::vmalloc_report(v, vs);
+    return EXIT_VIOLATION;
+  }
+  return EXIT_HOLDS;
+}
+
 int cmd_show(const std::string& what, const std::string& zoneinfo_file) {
   buddy::buddy_config cfg = buddy::buddy_config::default_machine();
   if (!zoneinfo_file.empty()) {
@@ -341,12 +399,16 @@ int main(int argc, char** argv) {
   propc->add_option("--cases", props_cases, "cases per property (default: the registry's)")->check(CLI::PositiveNumber);
   propc->add_option("--size", props_size, "RapidCheck max size (default: the registry's)")->check(CLI::PositiveNumber);
 
-  std::string show_what, show_zoneinfo;
-  CLI::App* show = app.add_subcommand("show", "the page allocator's /proc views after boot");
-  show->add_option("view", show_what, "buddyinfo, zoneinfo or pagetypeinfo")
+  std::string show_what, show_zoneinfo, show_strategy = "modern", show_seed = "20261122";
+  int show_ops = 200;
+  CLI::App* show = app.add_subcommand("show", "the /proc views: the page allocator's after boot, vmallocinfo after a workload");
+  show->add_option("view", show_what, "buddyinfo, zoneinfo, pagetypeinfo or vmallocinfo")
       ->required()
-      ->check(CLI::IsMember({"buddyinfo", "zoneinfo", "pagetypeinfo"}));
+      ->check(CLI::IsMember({"buddyinfo", "zoneinfo", "pagetypeinfo", "vmallocinfo"}));
   show->add_option("--from-zoneinfo", show_zoneinfo, "build the zones from a real /proc/zoneinfo file");
+  show->add_option("--strategy", show_strategy, "vmallocinfo: the KVA allocator (modern, classic, or a registered one)");
+  show->add_option("--ops", show_ops, "vmallocinfo: operations in the workload")->check(CLI::NonNegativeNumber);
+  show->add_option("--seed", show_seed, "vmallocinfo: the workload's seed, or 'random'");
 
   try {
     app.parse(argc, argv);
@@ -359,6 +421,10 @@ int main(int argc, char** argv) {
     if (*check) return cmd_check(check_seed);
     if (*prove) return cmd_prove(prove_list, prove_only, prove_emit, prove_solver, prove_part);
     if (*propc) return cmd_props(props_list, props_only, props_seed, props_cases, props_size);
+    if (*show && show_what == "vmallocinfo") {
+      const std::uint64_t seed = show_seed == "random" ? std::random_device{}() : std::stoull(show_seed, nullptr, 0);
+      return cmd_show_vmallocinfo(show_strategy, show_ops, seed);
+    }
     if (*show) return cmd_show(show_what, show_zoneinfo);
   } catch (const std::exception& e) {
     std::cerr << "mmref: " << e.what() << "\n";

@@ -221,6 +221,7 @@ class vmap_state {
   std::uint64_t nr_vmalloc_pages() const { return nr_vmalloc_pages_; }
   std::uint64_t& vmap_lazy_nr_for_test() { return vmap_lazy_nr_; }
   va_tree& busy_for_test() { return busy_; }
+  va_tree& lazy_for_test() { return purge_; }
 
   // The purge notifier chain (register_vmap_purge_notifier): returns pages freed.
   std::function<std::uint64_t()> purge_notifier;

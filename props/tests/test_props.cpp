@@ -1,6 +1,7 @@
 // Every registered property as its own gtest, with the CI seed (MMREF_SEED overrides it), and
 // the harness's own negative tests: a planted TLB entry must be reported under TLB-COHERENT, a
-// corrupted nr_free under BD-ACCT, and a buddy model that forgets B7 must be caught, each with
+// corrupted nr_free under BD-ACCT, a buddy model that forgets B7 must be caught, and VA released
+// without its TLB flush must be reported under VM-NO-REUSE, each with
 // a shrunk command sequence, the seed and the command that reproduces it.
 #include <gtest/gtest.h>
 
@@ -129,4 +130,28 @@ TEST(Harness, AModelThatForgetsTailFreeingIsCaughtAndShrunk) {
   EXPECT_NE(r.message.find("FreePages("), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("reproduce: mmref props --only " + p.name), std::string::npos);
   EXPECT_LE(buddy_commands(r.message), 5u) << r.message;
+}
+
+namespace {
+std::size_t vmalloc_commands(const std::string& m) {
+  std::size_t n = 0;
+  for (const char* c : {"Vmalloc(", "Vfree(", "Vmap(", "Vunmap(", "PurgeVmapAreaLazy(", "VmUnmapAliases(", "Write(", "Read(",
+                        "BadInput(", "Fragment(", "Unfragment(", "WindowCycle("})
+    n += occurrences(m, c);
+  return n;
+}
+}  // namespace
+
+TEST(Harness, APurgeWithoutFlushIsReportedUnderVmNoReuseWithSequenceSeedAndReproducer) {
+  const property& p = negative_named("negative__vmalloc_stateful_purge_without_flush");
+  const prop_result r = run_property(p, seed());
+  ASSERT_FALSE(r.ok) << "VA released without its TLB flush went unnoticed";
+  EXPECT_NE(r.message.find("VM-NO-REUSE violated"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("ReleaseLazyWithoutFlushForTest"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("state judged"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("seed="), std::string::npos);
+  EXPECT_NE(r.message.find("reproduce: mmref props --only " + p.name), std::string::npos);
+  // Shrunk to an allocation, its vfree and the planted release (the failing command is shown
+  // again in the "after" line).
+  EXPECT_LE(vmalloc_commands(r.message), 4u) << r.message;
 }
