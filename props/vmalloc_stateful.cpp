@@ -69,6 +69,15 @@ void showValue(const vm_env& e, std::ostream& os) {
      << e.strategy;
 }
 
+// A registered strategy other than modern (the registry as it is when the case runs).
+rc::Gen<std::string> gen_other_strategy() {
+  std::vector<std::string> names;
+  for (const std::string& n : kva_registry::names())
+    if (n != "modern") names.push_back(n);
+  if (names.empty()) return rc::gen::just(std::string("modern"));
+  return rc::gen::elementOf(names);
+}
+
 rc::Gen<vm_env> gen_env(std::string strategy) {
   return rc::gen::exec([strategy] {
     vm_env e;
@@ -162,6 +171,7 @@ struct vm_sut {
   std::vector<purge_result> purges;        // purges during the current command
   std::vector<std::string> purge_problems; // VM-PURGE violations found at purge time
   std::uint64_t fragmented_wins = 0;       // vmalloc succeeded where a contiguous block failed
+  std::vector<std::vector<vm_struct*>> pcpu_groups;  // placed by PcpuAreas, freed by PcpuFree
   explicit vm_sut(const vm_env& e)
       : env(e), bm(e.mcfg()), vs(*bm.buddy, *bm.mach, vmap_config{e.cpus, e.strategy, e.lazy_divisor, true, true}) {
     vs.on_purge = [this](const purge_result& r) {
@@ -817,6 +827,106 @@ struct Unfragment : vm_command {
   void show(std::ostream& os) const override { os << "Unfragment()"; }
 };
 
+// pcpu_get_vm_areas: a group of areas at base + offsets, placed top-down. The model checks the
+// kernel's answer against its own free VA: every area free, aligned, inside the vmalloc range,
+// and no higher base where the whole group fits (the optimum is always where some area's end
+// meets the (aligned) end of a free block, so those candidates are tried).
+struct PcpuAreas : vm_command {
+  long id;
+  std::vector<std::uint64_t> offsets, sizes;
+  std::uint64_t align;
+  explicit PcpuAreas(const vm_plan& s) : id(s.next), align(*rc::gen::element(std::uint64_t{PAGE_SIZE}, std::uint64_t{PAGE_SIZE}, std::uint64_t{4 * PAGE_SIZE})) {
+    const unsigned n = *uniform(1u, 4u);
+    std::uint64_t at = 0;
+    for (unsigned i = 0; i < n; ++i) {
+      at += *uniform<std::uint64_t>(0, 3) * align;
+      offsets.push_back(at);
+      sizes.push_back(*uniform<std::uint64_t>(1, 5) * align);
+      at += sizes.back();
+    }
+  }
+  void apply(vm_plan& s) const override { s.next += 1; }
+  void run(const vm_plan&, vm_sut& w) const override {
+    const std::uint64_t vend_a = w.vend() & ~(align - 1);
+    const std::uint64_t vstart_a = (w.vstart() + align - 1) & ~(align - 1);
+    auto group_fits = [&](const vm_model& m, std::uint64_t base) {
+      for (std::size_t i = 0; i < offsets.size(); ++i) {
+        const std::uint64_t a = base + offsets[i], e = a + sizes[i];
+        if (a < vstart_a || e > vend_a || e < a || m.occupied(a, e)) return false;
+      }
+      return true;
+    };
+    auto best_base = [&](const vm_model& m) -> std::optional<std::uint64_t> {
+      std::vector<std::pair<std::uint64_t, std::uint64_t>> used;
+      for (const auto& [s0, ar] : m.busy) used.push_back({s0, ar.end});
+      for (const auto& [s0, e] : m.lazy) used.push_back({s0, e});
+      std::sort(used.begin(), used.end());
+      std::vector<std::uint64_t> ends;  // ends of free blocks (aligned, capped at vend)
+      std::uint64_t gap = 1;
+      for (const auto& [s0, e] : used) {
+        if (s0 > gap) ends.push_back(std::min(s0 & ~(align - 1), vend_a));
+        gap = std::max(gap, e);
+      }
+      ends.push_back(vend_a);
+      std::optional<std::uint64_t> best;
+      for (std::uint64_t e : ends)
+        for (std::size_t i = 0; i < offsets.size(); ++i) {
+          const std::uint64_t b = e - offsets[i] - sizes[i];
+          if (b + offsets[i] + sizes[i] != e || b > e) continue;
+          if ((!best || b > *best) && group_fits(m, b)) best = b;
+        }
+      return best;
+    };
+    const auto expect = best_base(w.m);
+    w.purges.clear();
+    const auto vms = w.vs.pcpu_get_vm_areas(offsets, sizes, align);
+    const std::string what = "pcpu_get_vm_areas(" + std::to_string(offsets.size()) + " areas, align " + hex(align) + ")";
+    apply_purges(w, what);
+    if (vms.empty()) {
+      if (w.vs.last_error() == vm_error::no_va && best_base(w.m))
+        RC_FAIL(what + ": no VA, but base " + hex(*best_base(w.m)) + " fits the group");
+      check_after(w, what + " -> failed");
+      return;
+    }
+    const std::uint64_t base = vms[0]->addr - offsets[0];
+    const auto want = w.purges.empty() ? expect : best_base(w.m);
+    if (!want || *want != base)
+      RC_FAIL(what + ": placed at base " + hex(base) + ", the highest base where the group fits is " +
+              (want ? hex(*want) : std::string("none")));
+    for (std::size_t i = 0; i < vms.size(); ++i) {
+      if (vms[i]->addr != base + offsets[i] || vms[i]->size != sizes[i]) RC_FAIL(what + ": area " + std::to_string(i) + " misplaced");
+      m_area ar;
+      ar.end = vms[i]->addr + sizes[i];
+      ar.pages = 0;
+      w.m.busy[vms[i]->addr] = ar;
+    }
+    w.pcpu_groups.push_back(vms);
+    check_after(w, what + " -> base " + hex(base));
+  }
+  void show(std::ostream& os) const override {
+    os << "PcpuAreas(";
+    for (std::size_t i = 0; i < offsets.size(); ++i) os << (i ? ", " : "") << hex(offsets[i]) << "+" << hex(sizes[i]);
+    os << "; align " << hex(align) << ")";
+  }
+};
+
+struct PcpuFree : vm_command {
+  explicit PcpuFree(const vm_plan&) {}
+  void run(const vm_plan&, vm_sut& w) const override {
+    if (w.pcpu_groups.empty()) return;
+    const auto vms = w.pcpu_groups.back();
+    w.pcpu_groups.pop_back();
+    w.purges.clear();
+    for (const vm_struct* vm : vms) model_free(w, vm->addr);
+    const bool drain = w.m.lazy_pages > w.vs.lazy_max_pages();
+    w.vs.pcpu_free_vm_areas(vms);
+    if (drain != !w.purges.empty()) RC_FAIL("pcpu_free_vm_areas: the drain " + std::string(drain ? "did not run" : "ran"));
+    apply_purges(w, "pcpu_free_vm_areas");
+    check_after(w, "pcpu_free_vm_areas");
+  }
+  void show(std::ostream& os) const override { os << "PcpuFree()"; }
+};
+
 // A kernel bug planted in the state, not the code: the first lazy area goes back to free space
 // without the purge's TLB flush, so its VA can be handed out while stale TLB entries may still
 // translate it. VM-NO-REUSE must report it.
@@ -837,7 +947,8 @@ struct ReleaseLazyWithoutFlushForTest : vm_command {
 rc::Gen<std::shared_ptr<const vm_command>> gen_command(const vm_plan& s) {
   return rc::gen::exec([s]() -> std::shared_ptr<const vm_command> {
     int k = *rc::gen::weightedElement<int>(
-        {{14, 0}, {10, 1}, {3, 2}, {2, 3}, {3, 4}, {7, 5}, {3, 6}, {1, 7}, {1, 8}, {2, 9}, {s.corrupt ? 3u : 0u, 10}});
+        {{14, 0}, {10, 1}, {3, 2}, {2, 3}, {3, 4}, {7, 5}, {3, 6}, {1, 7}, {1, 8}, {2, 9}, {2, 10}, {1, 11},
+         {s.corrupt ? 3u : 0u, 12}});
     if ((k == 1 || k == 5) && s.live.empty()) k = 0;
     if (k == 3 && std::none_of(s.live.begin(), s.live.end(), [](const auto& p) { return !p.second; })) k = 2;
     if (k == 1 && std::none_of(s.live.begin(), s.live.end(), [](const auto& p) { return p.second; })) k = 0;
@@ -854,6 +965,8 @@ rc::Gen<std::shared_ptr<const vm_command>> gen_command(const vm_plan& s) {
       case 7: return std::make_shared<Fragment>(s);
       case 8: return std::make_shared<Unfragment>(s);
       case 9: return std::make_shared<WindowCycle>(s);
+      case 10: return std::make_shared<PcpuAreas>(s);
+      case 11: return std::make_shared<PcpuFree>(s);
       default: return std::make_shared<ReleaseLazyWithoutFlushForTest>(s);
     }
   });
@@ -861,6 +974,7 @@ rc::Gen<std::shared_ptr<const vm_command>> gen_command(const vm_plan& s) {
 
 void tag(const vm_sut& w) {
   const vmap_stats& st = w.vs.stats();
+  if (w.env.strategy != "modern" && w.env.strategy != "classic") RC_TAG("strategy " + w.env.strategy);
   if (st.drains) RC_TAG("purge triggered by the lazy threshold");
   if (st.purge_retry_success) RC_TAG("purge and retry");
   if (st.nested_pages_arrays) RC_TAG("nested pages array");
@@ -869,6 +983,7 @@ void tag(const vm_sut& w) {
   if (st.refusals) RC_TAG("bad input refused");
   if (st.alloc_vmap_area_failed) RC_TAG("VA exhausted");
   if (w.fragmented_wins) RC_TAG("vmalloc on a fragmented buddy");
+  if (st.pcpu_placements) RC_TAG("pcpu areas placed top-down");
   if (w.env.strategy == "modern") {
     if (st.fits[FL_FIT_TYPE]) RC_TAG("fit FL");
     if (st.fits[LE_FIT_TYPE]) RC_TAG("fit LE");
@@ -892,10 +1007,10 @@ void run_case(const vm_env& env, int floor, bool corrupt = false) {
 // Differential: the same sequence on modern and on classic; both keep every invariant (each
 // system is checked by its own model), and the share of allocations whose addresses differ is
 // reported.
-void run_differential(vm_env em) {
+void run_differential(vm_env em, const std::string& other) {
   em.strategy = "modern";
   vm_env ec = em;
-  ec.strategy = "classic";
+  ec.strategy = other;
   vm_sut a(em), b(ec);
   check_after(a, "boot");
   check_after(b, "boot");
@@ -937,14 +1052,17 @@ void register_vmalloc_stateful(std::vector<property>& out, std::vector<property>
                   {"fit FL", 0.05},
                   {"fit LE", 0.3},
                   {"fit RE", 0.01},
-                  {"fit NE", 0.3}},
+                  {"fit NE", 0.3},
+                  {"pcpu areas placed top-down", 0.1}},
                  make_property([] { run_case(*gen_env("modern"), 15); })});
-  out.push_back({"vmalloc_stateful_classic", ids, "stateful", 80, 80,
+  // Every registered strategy but modern (classic, and any a user added with
+  // kva_registry::add), drawn per case; soundness only, with the same model and checks.
+  out.push_back({"vmalloc_stateful_strategies", ids, "stateful", 80, 80,
                  {{"purge and retry", 0.05}, {"rollback", 0.1}, {"nested pages array", 0.1}},
-                 make_property([] { run_case(*gen_env("classic"), 15); })});
-  out.push_back({"vmalloc_differential", ids, "differential", 60, 60,
-                 {{"addresses differ", 0.02}, {"addresses agree", 0.02}},
-                 make_property([] { run_differential(*gen_env("modern")); })});
+                 make_property([] { run_case(*gen_env(*gen_other_strategy()), 15); })});
+  out.push_back({"vmalloc_differential", ids, "differential", 100, 60,
+                 {{"addresses differ", 0.01}, {"addresses agree", 0.02}},
+                 make_property([] { run_differential(*gen_env("modern"), *gen_other_strategy()); })});
   negative.push_back({"negative__vmalloc_stateful_purge_without_flush", {"VM-NO-REUSE"}, "negative", 100, 30, {},
                       make_property([] { run_case(*gen_env("modern"), 5, true); })});
 }

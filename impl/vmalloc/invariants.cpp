@@ -142,6 +142,7 @@ std::vector<violation> check_VM_MAP(const vmap_state& vs) {
     if (vm == nullptr) continue;
     ++with_vm;
     if (vm->pages_array && vm->pages_addr == 0) ++kmalloc_arrays;
+    if (vm->percpu) continue;  // no guard page; the percpu allocator maps it, not vmalloc
     const std::uint64_t n = (vm->flags & VM_ALLOC) ? vm->nr_pages : vm->pages.size();
     if (n != get_vm_area_size(vm) >> PAGE_SHIFT || vm->pages.size() != n)
       out.push_back({inv::VM_MAP, "area " + iv(va->va_start, va->va_end) + " has " + std::to_string(vm->pages.size()) +

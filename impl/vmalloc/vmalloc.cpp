@@ -577,6 +577,158 @@ std::uint64_t vmap_state::vmap(const std::vector<std::uint64_t>& pfns, std::uint
   return addr;
 }
 
+std::vector<vm_struct*> vmap_state::pcpu_get_vm_areas(const std::vector<std::uint64_t>& offsets,
+                                                       const std::vector<std::uint64_t>& sizes, std::uint64_t align) {
+  vmap_state_call call(nesting_, last_warning_);
+  last_error_ = vm_error::none;
+  const std::size_t nr_vms = offsets.size();
+  const auto& l = mach_.config().layout;
+  // The kernel's BUG_ONs, refused: align a page multiple and a power of two, every offset and
+  // size aligned to it, sizes non-zero, no two areas overlapping.
+  if (nr_vms == 0 || sizes.size() != nr_vms || !is_pow2(align) || (align & ~PAGE_MASK) != 0) {
+    refuse(vm_error::invalid, "pcpu_get_vm_areas: invalid align or area count");
+    return {};
+  }
+  std::size_t last_area = 0;
+  for (std::size_t area = 0; area < nr_vms; ++area) {
+    const std::uint64_t start = offsets[area], end = start + sizes[area];
+    if (!is_aligned(start, align) || !is_aligned(sizes[area], align) || sizes[area] == 0 || end < start) {
+      refuse(vm_error::invalid, "pcpu_get_vm_areas: offset or size not aligned");
+      return {};
+    }
+    if (start > offsets[last_area]) last_area = area;  // the area with the highest address
+    for (std::size_t area2 = area + 1; area2 < nr_vms; ++area2)
+      if (offsets[area2] < end && start < offsets[area2] + sizes[area2]) {
+        refuse(vm_error::invalid, "pcpu_get_vm_areas: areas overlap");
+        return {};
+      }
+  }
+  const std::uint64_t vmalloc_start = ALIGN(cword{l.vmalloc_start}, cword{align}).v;
+  const std::uint64_t vmalloc_end = l.vmalloc_end & ~(align - 1);
+  const std::uint64_t last_end = offsets[last_area] + sizes[last_area];
+  if (vmalloc_end - vmalloc_start < last_end) {  // WARN_ON(true)
+    refuse(vm_error::invalid, "pcpu_get_vm_areas: the areas span more than the vmalloc range");
+    return {};
+  }
+  std::vector<vmap_area*> vas(nr_vms, nullptr);
+  std::vector<vm_struct*> vms(nr_vms, nullptr);
+  auto err_free = [&] {
+    for (std::size_t i = 0; i < nr_vms; ++i) {
+      kmalloc_.free(vas[i], kmalloc_kind::vmap_area);
+      kmalloc_.free(vms[i], kmalloc_kind::vm_struct);
+    }
+    last_error_ = last_error_ == vm_error::none ? vm_error::no_memory : last_error_;
+    maybe_drain();
+    return std::vector<vm_struct*>{};
+  };
+  for (std::size_t i = 0; i < nr_vms; ++i) {
+    vas[i] = kmalloc_.alloc<vmap_area>(kmalloc_kind::vmap_area, kmalloc_site::vmap_area);
+    vms[i] = kmalloc_.alloc<vm_struct>(kmalloc_kind::vm_struct, kmalloc_site::vm_struct);
+    if (vas[i] == nullptr || vms[i] == nullptr) return err_free();
+  }
+  bool purged = false;
+  for (;;) {  // retry:
+    // The free blocks in address order: pvm_find_va_enclose_addr() and rb_prev() over the free
+    // tree give the same blocks whatever the tree's shape.
+    const std::vector<kva_interval> fb = kva_->free_intervals();
+    auto enclose = [&](std::uint64_t addr) -> long {  // pvm_find_va_enclose_addr()
+      const auto it = std::upper_bound(fb.begin(), fb.end(), addr,
+                                       [](std::uint64_t x, const kva_interval& b) { return x < b.start; });
+      return it == fb.begin() ? -1 : static_cast<long>(it - fb.begin()) - 1;
+    };
+    auto end_from_reverse = [&](long& va) -> std::uint64_t {  // pvm_determine_end_from_reverse()
+      for (; va >= 0; --va) {
+        const std::uint64_t addr = std::min(fb[static_cast<std::size_t>(va)].end & ~(align - 1), vmalloc_end);
+        if (fb[static_cast<std::size_t>(va)].start < addr) return addr;
+      }
+      return 0;
+    };
+    std::size_t area = last_area, term_area = last_area;
+    std::uint64_t start = offsets[area], end = start + sizes[area];
+    long va = enclose(vmalloc_end);
+    std::uint64_t base = end_from_reverse(va) - end;
+    bool found = false;
+    for (;;) {
+      if (base + last_end < vmalloc_start + last_end) break;  // base underflowed: overflow
+      if (va < 0) break;                                        // no fitting base
+      const kva_interval& blk = fb[static_cast<std::size_t>(va)];
+      if (base + end > blk.end) {  // wider than this block: move base down
+        base = end_from_reverse(va) - end;
+        term_area = area;
+        continue;
+      }
+      if (base + start < blk.start) {  // does not fit: the previous block
+        --va;
+        base = end_from_reverse(va) - end;
+        term_area = area;
+        continue;
+      }
+      area = (area + nr_vms - 1) % nr_vms;  // this area fits: the previous one
+      if (area == term_area) {
+        found = true;
+        break;
+      }
+      start = offsets[area];
+      end = start + sizes[area];
+      va = enclose(base + end);
+    }
+    if (found) {
+      std::size_t placed = 0;
+      for (; placed < nr_vms; ++placed) {
+        const std::uint64_t s0 = base + offsets[placed];
+        if (!kva_->reserve(s0, s0 + sizes[placed])) break;  // WARN_ON_ONCE: recovery
+        vas[placed]->va_start = s0;
+        vas[placed]->va_end = s0 + sizes[placed];
+      }
+      if (placed == nr_vms) break;
+      // recovery: the areas already placed go back to free space (their descriptors with them).
+      while (placed-- > 0) {
+        if (!kva_->release(vas[placed])) throw std::logic_error("pcpu_get_vm_areas: recovery could not release");
+        vas[placed] = nullptr;
+      }
+    }
+    // overflow:
+    if (purged) {
+      last_error_ = vm_error::no_va;
+      return err_free();
+    }
+    purge_vmap_area_lazy();
+    purged = true;
+    for (std::size_t i = 0; i < nr_vms; ++i)
+      if (vas[i] == nullptr) {
+        vas[i] = kmalloc_.alloc<vmap_area>(kmalloc_kind::vmap_area, kmalloc_site::vmap_area);
+        if (vas[i] == nullptr) return err_free();
+      }
+  }
+  // Insert all: busy areas with a vm_struct each (setup_vmalloc_vm_locked, VM_ALLOC).
+  for (std::size_t i = 0; i < nr_vms; ++i) {
+    vmap_area* v = vas[i];
+    v->req_vstart = vmalloc_start;
+    v->req_vend = vmalloc_end;
+    v->req_align = align;
+    if (!insert_vmap_area(v, busy_)) throw std::logic_error("pcpu_get_vm_areas: a placed area overlaps a busy one");
+    vm_struct* vm = vms[i];
+    vm->flags = VM_ALLOC;
+    vm->addr = v->va_start;
+    vm->size = va_size(v);
+    vm->caller = "pcpu_get_vm_areas";
+    vm->percpu = true;
+    v->vm = vm;
+  }
+  ++stats_.pcpu_placements;
+  return vms;
+}
+
+void vmap_state::pcpu_free_vm_areas(const std::vector<vm_struct*>& vms) {
+  vmap_state_call call(nesting_, last_warning_);
+  for (vm_struct* vm : vms) {  // free_vm_area()
+    vm_struct* removed = remove_vm_area(vm->addr);
+    if (removed != vm) throw std::logic_error("pcpu_free_vm_areas: not a busy percpu area");
+    kmalloc_.free(vm, kmalloc_kind::vm_struct);
+  }
+  maybe_drain();
+}
+
 const vm_struct* vmap_state::find_vm_area(std::uint64_t addr) const {
   const vmap_area* va = find_busy(addr);
   return va == nullptr ? nullptr : va->vm;

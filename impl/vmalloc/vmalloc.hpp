@@ -73,6 +73,7 @@ struct vm_struct {
   unsigned page_order = 0;
   std::uint64_t phys_addr = 0;
   std::string caller;
+  bool percpu = false;           // placed by pcpu_get_vm_areas: no guard, mapped by percpu
   bool pages_array = false;      // a pages array was allocated (kmalloc or nested vmalloc)
   std::uint64_t pages_addr = 0;  // the nested vmalloc's address, 0 when kmalloc'd
 };
@@ -126,6 +127,7 @@ struct vmap_stats {
   std::uint64_t huge_mappings = 0;       // vmallocs mapped with PMD leaves
   std::uint64_t huge_fallbacks = 0;      // huge attempt failed, retried with small pages
   std::uint64_t rollbacks = 0;           // a vmalloc failed part-way and was undone
+  std::uint64_t pcpu_placements = 0;     // pcpu_get_vm_areas calls that placed their areas
   std::array<std::uint64_t, 5> fits{};   // per fit_type of successful KVA allocations
   std::uint64_t refusals = 0;            // bad input refused
 };
@@ -176,6 +178,14 @@ class vmap_state {
   vm_error vunmap(std::uint64_t addr);
   // vmap() — mm/vmalloc.c: map `pfns` (order-0 pages the caller owns) contiguously in VA.
   std::uint64_t vmap(const std::vector<std::uint64_t>& pfns, std::uint64_t flags, std::uint64_t prot);
+
+  // pcpu_get_vm_areas() — mm/vmalloc.c (6.1): place nr areas at base + offsets[i] (sizes[i]
+  // bytes each, no guard pages) for the highest base, searching top-down from VMALLOC_END; purge
+  // and retry once on failure. Empty on failure (last_error() says why).
+  std::vector<vm_struct*> pcpu_get_vm_areas(const std::vector<std::uint64_t>& offsets,
+                                            const std::vector<std::uint64_t>& sizes, std::uint64_t align);
+  // pcpu_free_vm_areas(): free_vm_area() of each.
+  void pcpu_free_vm_areas(const std::vector<vm_struct*>& vms);
 
   // remove_vm_area() — unmap and lazily free the area starting at addr; the vm_struct is the
   // caller's (freed with free_vm_struct). nullptr when there is none.

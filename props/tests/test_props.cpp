@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "impl/vmalloc/tests/kva_firstfit.hpp"
 #include "props/registry.hpp"
 
 using namespace mmref::props;
@@ -154,4 +155,24 @@ TEST(Harness, APurgeWithoutFlushIsReportedUnderVmNoReuseWithSequenceSeedAndRepro
   // Shrunk to an allocation, its vfree and the planted release (the failing command is shown
   // again in the "after" line).
   EXPECT_LE(vmalloc_commands(r.message), 4u) << r.message;
+}
+
+// A strategy registered at run time gets the stateful property (and the differential test):
+// the README's example, a plain first fit over a std::map.
+TEST(Harness, ARegisteredStrategyRunsThroughTheVmallocProperties) {
+  using namespace mmref::vmalloc;
+  kva_registry::add("firstfit", [](kmalloc_stub& c, unsigned) -> std::unique_ptr<kva_allocator> {
+    return std::make_unique<example::kva_firstfit>(c);
+  });
+  for (const char* name : {"vmalloc_stateful_strategies", "vmalloc_differential"}) {
+    const property* p = nullptr;
+    for (const property& q : all_properties())
+      if (q.name == name) p = &q;
+    ASSERT_NE(p, nullptr) << name;
+    const prop_result r = run_property(*p, seed(), 40, 40);
+    EXPECT_TRUE(r.ok) << r.message;
+    if (std::string(name) == "vmalloc_stateful_strategies") {
+      EXPECT_GT(r.shares.count("strategy firstfit") ? r.shares.at("strategy firstfit") : 0.0, 0.2) << "the registered strategy was not drawn";
+    }
+  }
 }

@@ -6,6 +6,8 @@
 
 #include <set>
 
+#include "impl/vmalloc/invariants.hpp"
+
 namespace mmref::vmalloc {
 namespace {
 
@@ -301,6 +303,50 @@ TEST(Vmalloc, VzallocZeroesThePages) {
   const vm_struct* vm = s.vs.find_vm_area(a);
   EXPECT_EQ(s.bm.mach->read_u64(0, a).value, 0u);
   EXPECT_EQ(s.bm.mach->phys().read_u64(vm->pages[0] << PAGE_SHIFT), 0u);
+}
+
+}  // namespace
+}  // namespace mmref::vmalloc
+
+namespace mmref::vmalloc {
+namespace {
+
+TEST(Vmalloc, PcpuAreasArePlacedTopDownAtTheHighestBase) {
+  system s;
+  const std::uint64_t top = s.bm.mach->config().layout.vmalloc_end & PAGE_MASK;  // VMALLOC_END & ~(align - 1)
+  const auto vms = s.vs.pcpu_get_vm_areas({0, 4 * PAGE_SIZE}, {2 * PAGE_SIZE, 2 * PAGE_SIZE}, PAGE_SIZE);
+  ASSERT_EQ(vms.size(), 2u);
+  const std::uint64_t base = top - 6 * PAGE_SIZE;
+  EXPECT_EQ(vms[0]->addr, base);
+  EXPECT_EQ(vms[1]->addr, base + 4 * PAGE_SIZE);
+  EXPECT_EQ(vms[1]->size, 2 * PAGE_SIZE) << "no guard page";
+  EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
+  // The search uses holes too: a single 2-page area fits between the two (base + 2 pages), the
+  // highest place it fits; a 3-page one does not fit there and goes below the group.
+  const auto one = s.vs.pcpu_get_vm_areas({0}, {2 * PAGE_SIZE}, PAGE_SIZE);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0]->addr, base + 2 * PAGE_SIZE);
+  const auto wide = s.vs.pcpu_get_vm_areas({0}, {3 * PAGE_SIZE}, PAGE_SIZE);
+  ASSERT_EQ(wide.size(), 1u);
+  EXPECT_EQ(wide[0]->addr, base - 3 * PAGE_SIZE);
+  // Freed areas are lazy: the next placement goes below them until a purge.
+  s.vs.pcpu_free_vm_areas(vms);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 4u);
+  const auto again = s.vs.pcpu_get_vm_areas({0}, {2 * PAGE_SIZE}, PAGE_SIZE);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0]->addr, base - 5 * PAGE_SIZE);
+  s.vs.purge_vmap_area_lazy();
+  const auto after = s.vs.pcpu_get_vm_areas({0}, {2 * PAGE_SIZE}, PAGE_SIZE);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]->addr, top - 2 * PAGE_SIZE) << "after the purge the top is free again";
+  EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
+  // Bad input, refused with the state unchanged.
+  const std::string before = s.snapshot();
+  EXPECT_TRUE(s.vs.pcpu_get_vm_areas({0, PAGE_SIZE}, {2 * PAGE_SIZE, PAGE_SIZE}, PAGE_SIZE).empty());  // overlap
+  EXPECT_TRUE(s.vs.pcpu_get_vm_areas({0}, {PAGE_SIZE}, 3 * PAGE_SIZE).empty());                        // align
+  EXPECT_TRUE(s.vs.pcpu_get_vm_areas({100}, {PAGE_SIZE}, PAGE_SIZE).empty());                          // offset
+  EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
+  EXPECT_EQ(s.snapshot(), before);
 }
 
 }  // namespace
