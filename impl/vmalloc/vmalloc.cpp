@@ -132,6 +132,13 @@ vmap_state::va_result vmap_state::alloc_vmap_area(std::uint64_t size, std::uint6
   unsigned notifier_rounds = 0;
   kva_result r;
   for (;;) {
+    if (pools) {  // node_alloc(): a pooled area of this size, before the free tree
+      if (const auto a = pools->node_alloc({size, align, vstart, vend, current_cpu})) {
+        r = {true, *a, NOTHING_FIT, false};
+        ++stats_.pool_hits;
+        break;
+      }
+    }
     kva_->preload(current_cpu);  // preload_this_cpu_lock()
     r = kva_->alloc({size, align, vstart, vend, current_cpu});
     if (r.ok) break;
@@ -451,8 +458,9 @@ void vmap_state::free_vmap_area_noflush(vmap_area* va) {
   // free_vmap_area_noflush() — mm/vmalloc.c (6.1)
   unlink_va(va, busy_, false);
   const std::uint64_t nr_lazy = (vmap_lazy_nr_ += va_size(va) >> PAGE_SHIFT);
-  if (merge_or_add_vmap_area(va, purge_, kmalloc_, false) == nullptr)
-    throw std::logic_error("free_vmap_area_noflush: lazily freed area overlaps the purge list");
+  // 6.1 merges with lazy neighbours; with per-node pools (6.9+) each area stays whole.
+  const bool linked = pools ? insert_vmap_area(va, purge_) : merge_or_add_vmap_area(va, purge_, kmalloc_, false) != nullptr;
+  if (!linked) throw std::logic_error("free_vmap_area_noflush: lazily freed area overlaps the purge list");
   ++stats_.lazy_frees;
   if (nr_lazy > lazy_max_pages()) drain_pending_ = true;  // schedule_work(&drain_vmap_work)
 }
@@ -745,10 +753,24 @@ std::optional<std::uint64_t> vmap_state::vmalloc_to_page(std::uint64_t addr) con
 // =======================================================================================
 // Lazy purge
 
-purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end) {
-  // __purge_vmap_area_lazy() — mm/vmalloc.c (6.1)
+void vmap_state::release_va(std::uint64_t start, std::uint64_t end) {
+  vmap_area* va = kmalloc_.alloc<vmap_area>(kmalloc_kind::vmap_area, kmalloc_site::free_space);
+  if (va == nullptr) throw std::runtime_error("release_va: no descriptor (the model's free_space site may not fail here)");
+  va->va_start = start;
+  va->va_end = end;
+  if (!kva_->release(va)) throw std::logic_error("release_va: the VA overlaps free space");
+}
+
+purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end, bool full_pool_decay) {
+  // __purge_vmap_area_lazy() — mm/vmalloc.c (6.1; with pools, 6.9+'s decay and pool_add)
   purge_result res;
   ++stats_.purges;
+  if (pools) {  // decay_va_pool_node() for every node, before anything is detached
+    for (const kva_interval& d : pools->decay(full_pool_decay)) {
+      release_va(d.start, d.end);
+      ++stats_.decayed_areas;
+    }
+  }
   if (purge_.empty()) {
     res.start = start;
     res.end = end;
@@ -769,8 +791,13 @@ purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64
     list_del_init(&va->list);
     const std::uint64_t nr = va_size(va) >> PAGE_SHIFT;
     res.areas.push_back({va->va_start, va->va_end});
-    if (!kva_->release(va))
+    if (pools && pools->pool_add(va->va_start, va->va_end)) {  // node_pool_add_va()
+      res.pooled.push_back({va->va_start, va->va_end});
+      ++stats_.pooled_areas;
+      kmalloc_.free(va, kmalloc_kind::vmap_area);
+    } else if (!kva_->release(va)) {
       throw std::logic_error("__purge_vmap_area_lazy: purged VA overlaps free space");
+    }
     vmap_lazy_nr_ -= nr;
     ++res.nr_purged;
   }
@@ -784,8 +811,9 @@ purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64
 
 purge_result vmap_state::purge_vmap_area_lazy() {
   // purge_vmap_area_lazy(): vmap_purge_lock, purge_fragmented_blocks_allcpus() (no vmap
-  // blocks in the model), __purge_vmap_area_lazy(ULONG_MAX, 0).
-  return __purge_vmap_area_lazy(~std::uint64_t{0}, 0);
+  // blocks in the model), __purge_vmap_area_lazy(ULONG_MAX, 0). The overflow path's purge
+  // decays the pools fully (6.9+ reclaim_and_purge_vmap_areas()).
+  return __purge_vmap_area_lazy(~std::uint64_t{0}, 0, true);
 }
 
 purge_result vmap_state::vm_unmap_aliases() {
@@ -801,7 +829,7 @@ std::vector<purge_result> vmap_state::run_drain_work() {
   drain_pending_ = false;
   ++stats_.drains;
   do {
-    out.push_back(__purge_vmap_area_lazy(~std::uint64_t{0}, 0));
+    out.push_back(__purge_vmap_area_lazy(~std::uint64_t{0}, 0, false));  // partial pool decay
     if (!out.back().purged) break;  // nothing left to purge: the counter cannot drop further
   } while (vmap_lazy_nr_ > lazy_max_pages());
   return out;

@@ -128,6 +128,7 @@ struct vmap_stats {
   std::uint64_t huge_fallbacks = 0;      // huge attempt failed, retried with small pages
   std::uint64_t rollbacks = 0;           // a vmalloc failed part-way and was undone
   std::uint64_t pcpu_placements = 0;     // pcpu_get_vm_areas calls that placed their areas
+  std::uint64_t pool_hits = 0, pooled_areas = 0, decayed_areas = 0;  // per-node pools
   std::array<std::uint64_t, 5> fits{};   // per fit_type of successful KVA allocations
   std::uint64_t refusals = 0;            // bad input refused
 };
@@ -135,9 +136,29 @@ struct vmap_stats {
 // What a purge did (the kernel's trace_purge_vmap_area_lazy and its return value).
 struct purge_result {
   bool purged = false;           // the purge list was not empty
+  std::vector<kva_interval> pooled;   // purged areas a per-node pool kept
   std::uint64_t start = 0, end = 0;   // the range flushed
   std::uint64_t nr_purged = 0;
   std::vector<kva_interval> areas;    // the (merged) lazy areas it purged
+};
+
+// Per-node pools (Linux 6.9+, vmalloc digest §2.6) plug in behind these hooks; with none set
+// (Linux 6.1, or one node) vmalloc behaves as 6.1 does. With pools, lazily freed areas are not
+// merged in the purge list (6.9+ keeps each area whole so it can return to a size pool), and a
+// purged area a pool keeps is "pooled": neither busy, lazy nor free (VM-PARTITION counts it).
+class vmap_pool_ops {
+ public:
+  virtual ~vmap_pool_ops() = default;
+  // node_alloc(): a request may be served from a pool before the free tree is searched.
+  virtual std::optional<std::uint64_t> node_alloc(const kva_request& req) = 0;
+  // decay_va_pool_node(): at the start of each purge, the VA the pools give back to free space
+  // (full: everything, as the overflow path's purge does).
+  virtual std::vector<kva_interval> decay(bool full) = 0;
+  // purge_vmap_node(): whether the pools keep a purged area instead of returning it to free
+  // space.
+  virtual bool pool_add(std::uint64_t start, std::uint64_t end) = 0;
+  // The pooled VA, in address order.
+  virtual std::vector<kva_interval> pooled() const = 0;
 };
 
 class vmap_state {
@@ -233,6 +254,8 @@ class vmap_state {
   va_tree& busy_for_test() { return busy_; }
   va_tree& lazy_for_test() { return purge_; }
 
+  // Per-node pools, or null (see vmap_pool_ops).
+  std::unique_ptr<vmap_pool_ops> pools;
   // The purge notifier chain (register_vmap_purge_notifier): returns pages freed.
   std::function<std::uint64_t()> purge_notifier;
   // The CPU the next call runs on (preload slot; 6.12 pools later).
@@ -245,8 +268,10 @@ class vmap_state {
   // free_unmap_vmap_area() / free_vmap_area_noflush()
   void free_unmap_vmap_area(vmap_area* va);
   void free_vmap_area_noflush(vmap_area* va);
-  // __purge_vmap_area_lazy()
-  purge_result __purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end);
+  // __purge_vmap_area_lazy(); full_pool_decay as 6.9+'s third argument
+  purge_result __purge_vmap_area_lazy(std::uint64_t start, std::uint64_t end, bool full_pool_decay = false);
+  // VA that goes back to free space without a descriptor of its own (pool decay).
+  void release_va(std::uint64_t start, std::uint64_t end);
   // __vmalloc_area_node() / vm_area_alloc_pages() / vmap_pages_range()
   bool __vmalloc_area_node(vm_struct* area, gfp_t gfp, std::uint64_t prot, unsigned page_shift);
   std::uint64_t vm_area_alloc_pages(gfp_t gfp, unsigned order, std::uint64_t nr_pages, std::vector<std::uint64_t>& pages);

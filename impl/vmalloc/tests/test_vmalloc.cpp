@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include "impl/vmalloc/invariants.hpp"
@@ -347,6 +348,79 @@ TEST(Vmalloc, PcpuAreasArePlacedTopDownAtTheHighestBase) {
   EXPECT_TRUE(s.vs.pcpu_get_vm_areas({100}, {PAGE_SIZE}, PAGE_SIZE).empty());                          // offset
   EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
   EXPECT_EQ(s.snapshot(), before);
+}
+
+}  // namespace
+}  // namespace mmref::vmalloc
+
+namespace mmref::vmalloc {
+namespace {
+
+// A toy per-node pool behind the hooks: purged areas of up to 256 pages are kept per size, the
+// newest first; a request of that size takes the newest if aligned; a partial decay returns a
+// quarter (len >> 2, as decay_va_pool_node does), a full one everything.
+struct lifo_pool final : vmap_pool_ops {
+  std::map<std::uint64_t, std::vector<kva_interval>> by_size;
+  std::optional<std::uint64_t> node_alloc(const kva_request& r) override {
+    auto& v = by_size[r.size];
+    if (v.empty() || (v.back().start & (r.align - 1)) != 0) return std::nullopt;
+    const kva_interval got = v.back();
+    v.pop_back();
+    return got.start;
+  }
+  std::vector<kva_interval> decay(bool full) override {
+    std::vector<kva_interval> out;
+    for (auto& [size, v] : by_size) {
+      const std::size_t n = full ? v.size() : v.size() >> 2;
+      for (std::size_t i = 0; i < n; ++i) {
+        out.push_back(v.back());
+        v.pop_back();
+      }
+    }
+    return out;
+  }
+  bool pool_add(std::uint64_t s, std::uint64_t e) override {
+    if (e - s > 256 * PAGE_SIZE) return false;
+    by_size[e - s].push_back({s, e});
+    return true;
+  }
+  std::vector<kva_interval> pooled() const override {
+    std::vector<kva_interval> all;
+    for (const auto& [size, v] : by_size) all.insert(all.end(), v.begin(), v.end());
+    std::sort(all.begin(), all.end(), [](const kva_interval& a, const kva_interval& b) { return a.start < b.start; });
+    return all;
+  }
+};
+
+TEST(Vmalloc, PoolHooksKeepPurgedAreasOutOfFreeSpaceAndServeThemBack) {
+  system s;
+  s.vs.pools = std::make_unique<lifo_pool>();
+  std::vector<purge_result> seen;
+  s.vs.on_purge = [&](const purge_result& r) {
+    seen.push_back(r);
+    const auto v = check_VM_PURGE(s.vs, r);
+    EXPECT_TRUE(v.empty()) << vmalloc_report(v, s.vs);
+  };
+  const std::uint64_t a = s.vs.vmalloc(PAGE_SIZE), b = s.vs.vmalloc(PAGE_SIZE), c = s.vs.vmalloc(PAGE_SIZE);
+  ASSERT_EQ(s.vs.vfree(a), vm_error::none);
+  ASSERT_EQ(s.vs.vfree(b), vm_error::none);
+  EXPECT_EQ(s.vs.lazy().head.next->next->next, &s.vs.lazy().head) << "with pools, lazy areas stay whole";
+  s.vs.run_drain_work();  // a partial decay (nothing pooled yet), then both areas pooled
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].pooled.size(), 2u);
+  EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
+  // Pooled VA is not free: the free tree does not hold it, and a request of that size gets the
+  // newest pooled area, not the lowest free address.
+  EXPECT_EQ(s.vs.vmalloc(PAGE_SIZE), b);
+  EXPECT_EQ(s.vs.stats().pool_hits, 1u);
+  EXPECT_EQ(s.vs.vmalloc(2 * PAGE_SIZE), c + 2 * PAGE_SIZE) << "another size goes to the tree";
+  EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
+  // The overflow path's purge decays the pools fully: a gets back to free space.
+  s.vs.purge_vmap_area_lazy();
+  EXPECT_EQ(s.vs.stats().decayed_areas, 1u);
+  EXPECT_TRUE(s.vs.pools->pooled().empty());
+  EXPECT_EQ(s.vs.vmalloc(PAGE_SIZE), a);
+  EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
 }
 
 }  // namespace
