@@ -271,6 +271,7 @@ struct vm_plan {
   long next = 0;
   bool fragmented = false;
   bool corrupt = false;      // negative: a purge that skips the TLB flush is in the mix
+  bool always_fault = false; // fault injection: every vmalloc has an allocation point armed
   bool main_window = false;  // differential: requests use the vmalloc range, where the classic
                              // cache lives (a private window's higher vstart resets it)
 };
@@ -338,7 +339,10 @@ void arm(vm_sut& w, inject i, unsigned nth) {
     case inject::vmap_area: w.vs.kmalloc().fail_nth(1, kmalloc_site::vmap_area); break;
     case inject::vm_struct: w.vs.kmalloc().fail_nth(1, kmalloc_site::vm_struct); break;
     case inject::pages_array: w.vs.kmalloc().fail_nth(1, kmalloc_site::pages_array); break;
-    case inject::ne_fit: w.vs.kmalloc().fail_nth(1, kmalloc_site::ne_fit_nowait); break;
+    case inject::ne_fit:  // no spare descriptor and no GFP_NOWAIT one: an NE fit cannot split
+      w.vs.kmalloc().fail_always(kmalloc_site::ne_fit_preload);
+      w.vs.kmalloc().fail_always(kmalloc_site::ne_fit_nowait);
+      break;
     case inject::page:
     case inject::table: {
       auto& f = w.bm.buddy->fail_attr;
@@ -374,8 +378,8 @@ struct vmalloc_req {
   unsigned cpu;
 };
 
-rc::Gen<vmalloc_req> gen_vmalloc_req(long id, bool main_only) {
-  return rc::gen::exec([id, main_only] {
+rc::Gen<vmalloc_req> gen_vmalloc_req(long id, bool main_only, bool always_fault) {
+  return rc::gen::exec([id, main_only, always_fault] {
     vmalloc_req r;
     r.id = id;
     r.pages = *rc::gen::weightedOneOf<std::uint64_t>({{12, uniform<std::uint64_t>(1, 9)},
@@ -390,6 +394,9 @@ rc::Gen<vmalloc_req> gen_vmalloc_req(long id, bool main_only) {
     r.fault = *rc::gen::weightedElement<inject>({{24, inject::none}, {1, inject::vmap_area}, {1, inject::vm_struct},
                                                 {1, inject::pages_array}, {1, inject::ne_fit}, {1, inject::page},
                                                 {1, inject::table}});
+    if (always_fault)
+      r.fault = *rc::gen::element(inject::vmap_area, inject::vm_struct, inject::pages_array, inject::ne_fit,
+                                  inject::page, inject::table);
     r.nth = *uniform(1u, 12u);
     r.cpu = *uniform(0u, 4u);
     return r;
@@ -413,6 +420,8 @@ std::uint64_t do_vmalloc(vm_sut& w, const vmalloc_req& req) {
     const auto first = w.m.lowest_fit(size + guard, lo, hi);
     w.purges.clear();
     const std::uint64_t rollbacks_before = w.vs.stats().rollbacks;
+    const std::uint64_t free_before = w.bm.buddy->total_free_pages();
+    const std::size_t tables_before = w.bm.mach->tables().tables().size();
     w.vs.current_cpu = cpu % w.env.cpus;
     arm(w, fault, nth);
     const std::uint64_t a = w.vs.__vmalloc_node_range(size, align, lo, hi, gfp, PAGE_KERNEL, vm_flags, "stateful");
@@ -434,6 +443,12 @@ std::uint64_t do_vmalloc(vm_sut& w, const vmalloc_req& req) {
       apply_purges(w, what);
     }
     if (a == 0) {
+      // Nothing leaks: every page is back in the buddy allocator but the page tables the
+      // mapping added (unmapping frees no table page, as in the kernel).
+      const std::size_t new_tables = w.bm.mach->tables().tables().size() - tables_before;
+      if (w.bm.buddy->total_free_pages() + new_tables != free_before)
+        RC_FAIL(what + ": failed, and " + std::to_string(free_before - w.bm.buddy->total_free_pages() - new_tables) +
+                " pages were not returned to the buddy allocator");
       if (fault == inject::none && !huge && w.vs.last_error() != vm_error::no_va && w.vs.last_error() != vm_error::no_memory)
         RC_FAIL(what + ": failed with " + vm_error_text(w.vs.last_error()));
       if (exact && !learn && w.vs.last_error() == vm_error::no_va) {
@@ -488,7 +503,7 @@ std::uint64_t do_vmalloc(vm_sut& w, const vmalloc_req& req) {
 
 struct Vmalloc : vm_command {
   vmalloc_req r;
-  explicit Vmalloc(const vm_plan& s) : r(*gen_vmalloc_req(s.next, s.main_window)) {}
+  explicit Vmalloc(const vm_plan& s) : r(*gen_vmalloc_req(s.next, s.main_window, s.always_fault)) {}
   void apply(vm_plan& s) const override {
     s.live[r.id] = true;
     ++s.next;
@@ -984,6 +999,11 @@ void tag(const vm_sut& w) {
   if (st.alloc_vmap_area_failed) RC_TAG("VA exhausted");
   if (w.fragmented_wins) RC_TAG("vmalloc on a fragmented buddy");
   if (st.pcpu_placements) RC_TAG("pcpu areas placed top-down");
+  for (kmalloc_site site : {kmalloc_site::vmap_area, kmalloc_site::vm_struct, kmalloc_site::pages_array,
+                            kmalloc_site::ne_fit_nowait})
+    if (w.vs.kmalloc().failed(site)) RC_TAG(std::string("failed: ") + std::string(site_name(site)));
+  if (w.bm.buddy->stats().outcomes[static_cast<unsigned>(buddy::alloc_outcome::fault_injected)])
+    RC_TAG("failed: a page or page table");
   if (w.env.strategy == "modern") {
     if (st.fits[FL_FIT_TYPE]) RC_TAG("fit FL");
     if (st.fits[LE_FIT_TYPE]) RC_TAG("fit LE");
@@ -992,12 +1012,13 @@ void tag(const vm_sut& w) {
   }
 }
 
-void run_case(const vm_env& env, int floor, bool corrupt = false) {
+void run_case(const vm_env& env, int floor, bool corrupt = false, bool always_fault = false) {
   vm_sut w(env);
   check_after(w, "boot");
   vm_plan s0;
   s0.env = env;
   s0.corrupt = corrupt;
+  s0.always_fault = always_fault;
   const auto cmds = *rc::gen::withSize(
       [s0, floor](int size) { return rc::gen::resize(std::max(size, floor), rc::state::gen::commands(s0, gen_command)); });
   rc::state::runAll(cmds, s0, w);
@@ -1063,6 +1084,18 @@ void register_vmalloc_stateful(std::vector<property>& out, std::vector<property>
   out.push_back({"vmalloc_differential", ids, "differential", 100, 60,
                  {{"addresses differ", 0.01}, {"addresses agree", 0.02}},
                  make_property([] { run_differential(*gen_env("modern"), *gen_other_strategy()); })});
+  // Fault injection: every vmalloc has one allocation point armed (descriptor, vm_struct, pages
+  // array, NE-fit descriptor, a page, the n-th buddy request: page or page table). Each failure
+  // must roll back completely: no busy area, every page back in the buddy allocator but new
+  // page tables, no small allocation live, the VA lazily freed (and purged VA reusable).
+  out.push_back({"vmalloc_fault_injection", ids, "fault-injection", 80, 60,
+                 {{"failed: vmap_area", 0.1},
+                  {"failed: vm_struct", 0.1},
+                  {"failed: pages_array", 0.1},
+                  {"failed: ne_fit_nowait", 0.02},
+                  {"failed: a page or page table", 0.1},
+                  {"rollback", 0.2}},
+                 make_property([] { run_case(*gen_env("modern"), 15, false, true); })});
   negative.push_back({"negative__vmalloc_stateful_purge_without_flush", {"VM-NO-REUSE"}, "negative", 100, 30, {},
                       make_property([] { run_case(*gen_env("modern"), 5, true); })});
 }

@@ -11,6 +11,7 @@
 //     free<T>(p, kind)           kmem_cache_free / kfree (nullptr is a no-op, as in the kernel)
 //     fail_nth(n[, site])        fail the n-th allocation from now (1-based), at any site or one
 //     fail_probability(pct, seed)   fail each allocation with a seeded probability
+//     fail_always(site)          fail every allocation at a site until clear_faults()
 //     live(kind), allocated(site), failed(site)    leak accounting and coverage counters
 #pragma once
 
@@ -92,10 +93,13 @@ class kmalloc_stub {
     probability_ = pct;
     rng_.seed(seed);
   }
+  // Fail every allocation at `site` until the faults are cleared.
+  void fail_always(kmalloc_site site) { always_[idx(site)] = true; }
   void clear_faults() {
     nth_ = 0;
     nth_site_.reset();
     probability_ = 0;
+    always_.fill(false);
   }
   bool fault_pending() const { return nth_ != 0; }
 
@@ -108,6 +112,7 @@ class kmalloc_stub {
   static constexpr unsigned idx(E e) { return static_cast<unsigned>(e); }
 
   bool should_fail(kmalloc_site site) {
+    if (always_[idx(site)]) return true;
     if (nth_ != 0 && (!nth_site_ || *nth_site_ == site)) {
       if (--nth_ == 0) {
         nth_site_.reset();
@@ -123,6 +128,7 @@ class kmalloc_stub {
   std::array<std::uint64_t, NR_KMALLOC_SITES> failed_{};
   std::uint64_t nth_ = 0;
   std::optional<kmalloc_site> nth_site_;
+  std::array<bool, NR_KMALLOC_SITES> always_{};
   unsigned probability_ = 0;
   std::mt19937_64 rng_{1};
 };
