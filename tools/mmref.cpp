@@ -33,6 +33,7 @@
 #include "impl/buddy/page_alloc.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
+#include "impl/vmalloc/workload.hpp"
 #include "model/invariants.hpp"
 #include "model/machine.hpp"
 #include "proofs/registry.hpp"
@@ -315,40 +316,7 @@ int cmd_show_vmallocinfo(const std::string& strategy, int ops, std::uint64_t see
   vc.nr_cpus = bm.mach->nr_cpus();
   vc.strategy = strategy;
   vmalloc::vmap_state vs(*bm.buddy, *bm.mach, vc);
-  std::mt19937_64 rng(seed);
-  std::vector<std::uint64_t> live;
-  std::map<std::uint64_t, std::vector<std::uint64_t>> vmapped;
-  for (int i = 0; i < ops; ++i) {
-    const unsigned k = static_cast<unsigned>(rng() % 10);
-    if (k < 5 || live.empty()) {
-      const std::uint64_t pages = rng() % 8 == 0 ? 513 + rng() % 600 : 1 + rng() % 16;
-      const std::uint64_t a = k == 0 ? vs.vzalloc(pages * PAGE_SIZE)
-                              : k == 1 ? vs.module_alloc(pages * PAGE_SIZE)
-                              : rng() % 20 == 0 ? vs.vmalloc_huge(2 * vmalloc::PMD_SIZE, buddy::GFP_KERNEL)
-                                                : vs.vmalloc(pages * PAGE_SIZE);
-      if (a != 0) live.push_back(a);
-    } else if (k < 7) {
-      std::vector<std::uint64_t> pfns;
-      for (std::uint64_t j = 0, n = 1 + rng() % 8; j < n; ++j) pfns.push_back(*bm.buddy->alloc_pages(buddy::GFP_KERNEL, 0).pfn);
-      const std::uint64_t a = vs.vmap(pfns, vmalloc::VM_MAP, PAGE_KERNEL);
-      if (a != 0) {
-        live.push_back(a);
-        vmapped[a] = pfns;
-      }
-    } else {
-      const std::size_t j = rng() % live.size();
-      const std::uint64_t a = live[j];
-      live[j] = live.back();
-      live.pop_back();
-      if (vmapped.count(a)) {
-        vs.vunmap(a);
-        for (std::uint64_t p : vmapped[a]) bm.buddy->__free_pages(p, 0);
-        vmapped.erase(a);
-      } else {
-        vs.vfree(a);
-      }
-    }
-  }
+  vmalloc::run_workload(vs, seed, ops);
   std::cout << vs.vmallocinfo();
   std::cerr << "mmref show vmallocinfo: " << ops << " operations, strategy " << strategy << ", seed " << seed
             << " (replay: mmref show vmallocinfo --strategy " << strategy << " --ops " << ops << " --seed " << seed << ")\n";
