@@ -104,6 +104,8 @@ const std::vector<obligation>& all_obligations() {
     register_pt_invariant_proofs(v);
     register_buddy_lemmas(v);
     register_buddy_bounded_proofs(v);
+    register_vmalloc_lemmas(v);
+    register_vmalloc_snapshot_proofs(v);
     return v;
   }();
   return all;

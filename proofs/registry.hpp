@@ -102,5 +102,7 @@ void register_pte_lemmas(std::vector<obligation>& out);
 void register_pt_invariant_proofs(std::vector<obligation>& out);
 void register_buddy_lemmas(std::vector<obligation>& out);
 void register_buddy_bounded_proofs(std::vector<obligation>& out);
+void register_vmalloc_lemmas(std::vector<obligation>& out);
+void register_vmalloc_snapshot_proofs(std::vector<obligation>& out);
 
 }  // namespace mmref::proofs

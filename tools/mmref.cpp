@@ -77,6 +77,7 @@ std::string fmt_seconds(double s) {
 std::string evidence_of(const proofs::obligation& o) {
   if (o.kind == "bounded") return "z3-bounded";
   if (o.kind == "exhaustive") return "z3-exhaustive";  // every case of a finite domain, counted apart
+  if (o.kind == "snapshot") return "snapshot";
   return "z3-lemma";
 }
 
