@@ -106,6 +106,7 @@ const std::vector<obligation>& all_obligations() {
     register_buddy_bounded_proofs(v);
     register_vmalloc_lemmas(v);
     register_vmalloc_snapshot_proofs(v);
+    register_vmalloc_bounded_proofs(v);
     return v;
   }();
   return all;

@@ -104,5 +104,6 @@ void register_buddy_lemmas(std::vector<obligation>& out);
 void register_buddy_bounded_proofs(std::vector<obligation>& out);
 void register_vmalloc_lemmas(std::vector<obligation>& out);
 void register_vmalloc_snapshot_proofs(std::vector<obligation>& out);
+void register_vmalloc_bounded_proofs(std::vector<obligation>& out);
 
 }  // namespace mmref::proofs

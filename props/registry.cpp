@@ -17,6 +17,7 @@ struct lists {
     register_buddy_stateful(all, negative);
     register_buddy_abstraction(all, negative);
     register_vmalloc_stateful(all, negative);
+    register_vmalloc_abstraction(all, negative);
   }
 };
 const lists& registry() {

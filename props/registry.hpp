@@ -65,5 +65,6 @@ void register_core_roundtrips(std::vector<property>& out);
 void register_buddy_stateful(std::vector<property>& out, std::vector<property>& negative);
 void register_buddy_abstraction(std::vector<property>& out, std::vector<property>& negative);
 void register_vmalloc_stateful(std::vector<property>& out, std::vector<property>& negative);
+void register_vmalloc_abstraction(std::vector<property>& out, std::vector<property>& negative);
 
 }  // namespace mmref::props
