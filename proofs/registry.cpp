@@ -2,6 +2,7 @@
 // the very file Z3 checked.
 #include "proofs/registry.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <array>
@@ -192,6 +193,17 @@ std::string smtlib_of(const obligation& o, z3::context& ctx) {
 }
 
 proof_result discharge(const obligation& o, const solver_opts& opts) {
+  // Z3 allocates and frees large blocks in every query, and glibc by default hands them back to
+  // the kernel (munmap, trimming the heap), so the next query faults them in again. Keeping them
+  // measured 30 s -> 20 s wall and 10.5 s -> 0.6 s system time on
+  // lemma__slots_alloc_take__explicit. (The sanitizers' allocators ignore mallopt.)
+  static const bool keep_freed_memory = [] {
+    ::mallopt(M_TRIM_THRESHOLD, 1 << 30);
+    ::mallopt(M_TOP_PAD, 256 << 20);
+    ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    return true;
+  }();
+  (void)keep_freed_memory;
   proof_result r;
   r.name = o.name;
   // Z3 checks every model it reports against the assertions (Z3 issue #2415).
