@@ -10,6 +10,10 @@
 //   mmref show vmallocinfo [--strategy NAME] [--ops N] [--seed S]
 //                                   the page allocator's /proc views after boot, on the
 //                                   default machine or on the zones of a real /proc/zoneinfo.
+//   mmref replay RUN [--strategy NAME] [--kernel M.m] [--cpus N] [--stop-at-first]
+//                                   replay a real kernel's vmalloc trace (a run folder of
+//                                   shared/data/linux-trace, a trace file, or - for stdin) and
+//                                   compare it with the model event by event.
 //
 // Exit codes: 0 all hold; 1 a violation (a counterexample, a failing property, a vacuous
 // proof, a solver disagreement); 2 usage or environment error; 3 a solver answered unknown.
@@ -31,6 +35,8 @@
 
 #include "impl/buddy/invariants.hpp"
 #include "impl/buddy/page_alloc.hpp"
+#include "impl/replay/from_trace.hpp"
+#include "impl/replay/replay.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
 #include "impl/vmalloc/workload.hpp"
@@ -350,6 +356,36 @@ int cmd_show(const std::string& what, const std::string& zoneinfo_file) {
   return EXIT_HOLDS;
 }
 
+// mmref replay RUN: exit 0 when the model agrees with the kernel (nothing unexplained), 1 when
+// it diverges, 2 on unreadable input.
+int cmd_replay(const std::string& run, const std::string& strategy, const std::string& kernel, unsigned cpus,
+               bool stop_at_first) {
+  replay::run_overrides o;
+  if (!kernel.empty()) {
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(kernel.c_str(), "%u.%u", &major, &minor) != 2 || major == 0) {
+      std::cerr << "mmref replay: --kernel takes MAJOR.MINOR, e.g. 6.1\n";
+      return EXIT_USAGE;
+    }
+    o.kernel_major = major;
+    o.kernel_minor = minor;
+  }
+  o.nr_cpus = cpus;
+  replay::replay_input in;
+  try {
+    in = replay::load_replay_input(run, o);
+  } catch (const std::exception& e) {
+    std::cerr << "mmref replay: " << e.what() << "\n";
+    return EXIT_USAGE;
+  }
+  replay::replay_options opt;
+  opt.strategy = strategy;
+  opt.stop_at_first = stop_at_first;
+  const replay::replay_report r = replay::run_replay(in, opt);
+  std::cout << replay::format_report(r);
+  return r.ok() ? EXIT_HOLDS : EXIT_VIOLATION;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -393,6 +429,17 @@ int main(int argc, char** argv) {
   show->add_option("--ops", show_ops, "vmallocinfo: operations in the workload")->check(CLI::NonNegativeNumber);
   show->add_option("--seed", show_seed, "vmallocinfo: the workload's seed, or 'random'");
 
+  std::string replay_run, replay_strategy = "modern", replay_kernel;
+  unsigned replay_cpus = 0;
+  bool replay_stop = false;
+  CLI::App* replayc = app.add_subcommand("replay", "replay a real kernel's vmalloc trace and compare, event by event");
+  replayc->add_option("run", replay_run, "a run folder (trace.txt.xz, vmallocinfo*.txt, nr_cpus.txt, uname.txt), a trace file, or - for stdin")
+      ->required();
+  replayc->add_option("--strategy", replay_strategy, "the KVA allocator: modern, classic, or a registered one");
+  replayc->add_option("--kernel", replay_kernel, "for a single trace file: the kernel version, MAJOR.MINOR");
+  replayc->add_option("--cpus", replay_cpus, "for a single trace file: the number of CPUs")->check(CLI::PositiveNumber);
+  replayc->add_flag("--stop-at-first", replay_stop, "stop at the first unexplained divergence");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -403,6 +450,7 @@ int main(int argc, char** argv) {
   try {
     if (*check) return cmd_check(check_seed);
     if (*prove) return cmd_prove(prove_list, prove_only, prove_emit, prove_solver, prove_part);
+    if (*replayc) return cmd_replay(replay_run, replay_strategy, replay_kernel, replay_cpus, replay_stop);
     if (*propc) return cmd_props(props_list, props_only, props_seed, props_cases, props_size);
     if (*show && show_what == "vmallocinfo") {
       const std::uint64_t seed = show_seed == "random" ? std::random_device{}() : std::stoull(show_seed, nullptr, 0);

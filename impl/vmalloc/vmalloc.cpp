@@ -737,6 +737,83 @@ void vmap_state::pcpu_free_vm_areas(const std::vector<vm_struct*>& vms) {
   maybe_drain();
 }
 
+// =======================================================================================
+// The VA layer alone (replay)
+
+vmap_area* vmap_state::vmalloc_init_area(std::uint64_t start, std::uint64_t end) {
+  // vmalloc_init(): for each vmlist entry, a vmap_area [addr, addr + size) into the busy tree;
+  // vmap_init_free_space() then leaves the gaps free. Carving from [1, ULONG_MAX) in ascending
+  // address order builds the same free tree (replay-facts §3).
+  vmap_state_call call(nesting_, last_warning_);
+  last_error_ = vm_error::none;
+  if (start >= end || !is_aligned(start, PAGE_SIZE) || !is_aligned(end, PAGE_SIZE)) {
+    refuse(vm_error::invalid, "vmalloc_init_area: [0x" + hex(start) + ", 0x" + hex(end) + ") is not a page range");
+    return nullptr;
+  }
+  vmap_area* va = kmalloc_.alloc<vmap_area>(kmalloc_kind::vmap_area, kmalloc_site::vmap_area);
+  if (va == nullptr) {
+    last_error_ = vm_error::no_memory;
+    return nullptr;
+  }
+  if (!kva_->reserve(start, end)) {
+    kmalloc_.free(va, kmalloc_kind::vmap_area);
+    refuse(vm_error::no_va, "vmalloc_init_area: [0x" + hex(start) + ", 0x" + hex(end) + ") is not free");
+    return nullptr;
+  }
+  va->va_start = start;
+  va->va_end = end;
+  va->vm = nullptr;
+  va->req_vstart = start;
+  va->req_vend = end;
+  va->req_align = PAGE_SIZE;
+  if (!insert_vmap_area(va, busy_)) throw std::logic_error("vmalloc_init_area: free VA overlapped a busy area");
+  return va;
+}
+
+vm_error vmap_state::free_vmap_area_noflush_at(std::uint64_t va_start) {
+  vmap_state_call call(nesting_, last_warning_);
+  last_error_ = vm_error::none;
+  vmap_area* va = find_busy(va_start);
+  if (va == nullptr || va->va_start != va_start)
+    return refuse(vm_error::not_found, "free_vmap_area_noflush: no busy area starts at 0x" + hex(va_start));
+  if (va->vm != nullptr && va->vm->nr_pages != 0)
+    return refuse(vm_error::wrong_kind, "free_vmap_area_noflush: the area at 0x" + hex(va_start) + " owns pages; vfree it");
+  drop_vm_struct(va);
+  vunmap_range_noflush(va->va_start, va->va_end);
+  free_vmap_area_noflush(va);
+  return vm_error::none;
+}
+
+void vmap_state::drop_vm_struct(vmap_area* va) {
+  // free_vm_area(): remove_vm_area() + kfree() of an area whose pages are not the vm's to free.
+  if (vm_struct* vm = va->vm) {
+    if (vm->pages_array && vm->pages_addr == 0) kmalloc_.uncharge(kmalloc_kind::pages_array);
+    va->vm = nullptr;
+    kmalloc_.free(vm, kmalloc_kind::vm_struct);
+  }
+}
+
+vm_error vmap_state::free_vmap_area_at(std::uint64_t va_start) {
+  // free_vmap_area() — mm/vmalloc.c (6.1): unlink from the busy tree, merge into free space.
+  vmap_state_call call(nesting_, last_warning_);
+  last_error_ = vm_error::none;
+  vmap_area* va = find_busy(va_start);
+  if (va == nullptr || va->va_start != va_start)
+    return refuse(vm_error::not_found, "free_vmap_area: no busy area starts at 0x" + hex(va_start));
+  if (va->vm != nullptr && va->vm->nr_pages != 0)
+    return refuse(vm_error::wrong_kind, "free_vmap_area: the area at 0x" + hex(va_start) + " owns pages; vfree it");
+  drop_vm_struct(va);
+  vunmap_range_noflush(va->va_start, va->va_end);
+  unlink_va(va, busy_, false);
+  if (!kva_->release(va)) throw std::logic_error("free_vmap_area: the VA overlaps free space");
+  return vm_error::none;
+}
+
+purge_result vmap_state::purge_vmap_area_range(std::uint64_t start, std::uint64_t end, bool full_pool_decay) {
+  vmap_state_call call(nesting_, last_warning_);
+  return __purge_vmap_area_lazy(start, end, full_pool_decay);
+}
+
 const vm_struct* vmap_state::find_vm_area(std::uint64_t addr) const {
   const vmap_area* va = find_busy(addr);
   return va == nullptr ? nullptr : va->vm;

@@ -208,6 +208,21 @@ class vmap_state {
   // pcpu_free_vm_areas(): free_vm_area() of each.
   void pcpu_free_vm_areas(const std::vector<vm_struct*>& vms);
 
+  // ---- the VA layer alone, as kernel traces record it (impl/replay drives these) ------
+  // vmalloc_init(): an area registered before vmalloc was up (vmlist) becomes busy at exactly
+  // [start, end), its VA carved out of free space. Replay rebuilds the areas that existed
+  // before a trace began this way. nullptr when the range is invalid or not free (last_error()).
+  vmap_area* vmalloc_init_area(std::uint64_t start, std::uint64_t end);
+  // free_vmap_area_noflush() of the busy area starting at va_start, the trace's authoritative
+  // free point; an area with a vm_struct loses it as free_vm_area() frees it.
+  vm_error free_vmap_area_noflush_at(std::uint64_t va_start);
+  // free_vmap_area(): the busy area starting at va_start straight back to free space (no lazy
+  // stage), as the kernel's error paths do. Replay uses it to take back a wrong prediction.
+  vm_error free_vmap_area_at(std::uint64_t va_start);
+  // __purge_vmap_area_lazy(start, end) with the caller's range: (ULONG_MAX, 0) from the drain
+  // and vm_unmap_aliases, a freed VM_FLUSH_RESET_PERMS area's direct-map range from vfree.
+  purge_result purge_vmap_area_range(std::uint64_t start, std::uint64_t end, bool full_pool_decay = false);
+
   // remove_vm_area() — unmap and lazily free the area starting at addr; the vm_struct is the
   // caller's (freed with free_vm_struct). nullptr when there is none.
   vm_struct* remove_vm_area(std::uint64_t addr);
@@ -265,6 +280,8 @@ class vmap_state {
 
  private:
   vmap_area* find_busy(std::uint64_t addr) const;
+  // free_vm_area()'s kfree of the vm_struct (and a kmalloc'd pages array's charge)
+  void drop_vm_struct(vmap_area* va);
   // free_unmap_vmap_area() / free_vmap_area_noflush()
   void free_unmap_vmap_area(vmap_area* va);
   void free_vmap_area_noflush(vmap_area* va);

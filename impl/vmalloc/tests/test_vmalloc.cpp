@@ -423,5 +423,48 @@ TEST(Vmalloc, PoolHooksKeepPurgedAreasOutOfFreeSpaceAndServeThemBack) {
   EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
 }
 
+// The VA layer alone, as replay drives it.
+TEST(Vmalloc, ReplayEntryPointsPlaceFreeAndPurgeExactAreas) {
+  system s;
+  const std::uint64_t v = s.vstart();
+  ASSERT_NE(s.vs.vmalloc_init_area(v + 4 * PAGE_SIZE, v + 6 * PAGE_SIZE), nullptr);
+  // The next request gets the lowest fit below it.
+  const auto a = s.vs.alloc_vmap_area(2 * PAGE_SIZE, PAGE_SIZE, v, v + (1ULL << 30), buddy::GFP_KERNEL);
+  ASSERT_NE(a.va, nullptr);
+  EXPECT_EQ(a.va->va_start, v);
+  EXPECT_TRUE(check_vmalloc(s.vs).empty());
+  // Bad input: not a page range, a busy range, an unknown or interior start, a vmalloc'd area.
+  const std::string before = s.snapshot();
+  EXPECT_EQ(s.vs.vmalloc_init_area(v + 1, v + PAGE_SIZE), nullptr);
+  EXPECT_EQ(s.vs.last_error(), vm_error::invalid);
+  EXPECT_EQ(s.vs.vmalloc_init_area(v + 5 * PAGE_SIZE, v + 7 * PAGE_SIZE), nullptr);
+  EXPECT_EQ(s.vs.last_error(), vm_error::no_va);
+  EXPECT_EQ(s.vs.free_vmap_area_noflush_at(v + 64 * PAGE_SIZE), vm_error::not_found);
+  EXPECT_EQ(s.vs.free_vmap_area_at(v + PAGE_SIZE), vm_error::not_found);
+  EXPECT_EQ(s.snapshot(), before);
+  const std::uint64_t m = s.vs.vmalloc(PAGE_SIZE);
+  ASSERT_NE(m, 0u);
+  const std::string with_m = s.snapshot();
+  EXPECT_EQ(s.vs.free_vmap_area_at(m), vm_error::wrong_kind);
+  EXPECT_EQ(s.vs.free_vmap_area_noflush_at(m), vm_error::wrong_kind);
+  EXPECT_EQ(s.snapshot(), with_m);
+  EXPECT_TRUE(check_vmalloc(s.vs).empty());
+  ASSERT_EQ(s.vs.vfree(m), vm_error::none);
+  // Lazy free of the early area, then a purge with the caller's range: the flush covers both.
+  const std::uint64_t lazy0 = s.vs.vmap_lazy_nr();
+  ASSERT_EQ(s.vs.free_vmap_area_noflush_at(v + 4 * PAGE_SIZE), vm_error::none);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), lazy0 + 2);
+  const purge_result r = s.vs.purge_vmap_area_range(v - PAGE_SIZE, v);
+  EXPECT_TRUE(r.purged);
+  EXPECT_EQ(r.start, v - PAGE_SIZE) << "the caller's start is below every lazy area";
+  EXPECT_GE(r.end, v + 6 * PAGE_SIZE);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 0u);
+  // free_vmap_area: straight back to free space, no lazy stage.
+  ASSERT_EQ(s.vs.free_vmap_area_at(v), vm_error::none);
+  EXPECT_EQ(s.vs.vmap_lazy_nr(), 0u);
+  EXPECT_TRUE(check_vmalloc(s.vs).empty());
+  EXPECT_EQ(s.vs.kva().free_intervals().front().start, KVA_SPACE_START);
+}
+
 }  // namespace
 }  // namespace mmref::vmalloc
