@@ -10,7 +10,7 @@
 //   mmref show vmallocinfo [--strategy NAME] [--ops N] [--seed S]
 //                                   the page allocator's /proc views after boot, on the
 //                                   default machine or on the zones of a real /proc/zoneinfo.
-//   mmref replay RUN [--strategy NAME] [--kernel M.m] [--cpus N] [--stop-at-first]
+//   mmref replay RUN [--strategy NAME] [--kernel M.m] [--cpus N] [--stop-at-first] [--no-vmap-nodes]
 //                                   replay a real kernel's vmalloc trace (a run folder of
 //                                   shared/data/linux-trace, a trace file, or - for stdin) and
 //                                   compare it with the model event by event.
@@ -359,7 +359,7 @@ int cmd_show(const std::string& what, const std::string& zoneinfo_file) {
 // mmref replay RUN: exit 0 when the model agrees with the kernel (nothing unexplained), 1 when
 // it diverges, 2 on unreadable input.
 int cmd_replay(const std::string& run, const std::string& strategy, const std::string& kernel, unsigned cpus,
-               bool stop_at_first) {
+               bool stop_at_first, bool no_nodes) {
   replay::run_overrides o;
   if (!kernel.empty()) {
     unsigned major = 0, minor = 0;
@@ -381,6 +381,7 @@ int cmd_replay(const std::string& run, const std::string& strategy, const std::s
   replay::replay_options opt;
   opt.strategy = strategy;
   opt.stop_at_first = stop_at_first;
+  opt.vmap_nodes = !no_nodes;
   const replay::replay_report r = replay::run_replay(in, opt);
   std::cout << replay::format_report(r);
   return r.ok() ? EXIT_HOLDS : EXIT_VIOLATION;
@@ -431,7 +432,7 @@ int main(int argc, char** argv) {
 
   std::string replay_run, replay_strategy = "modern", replay_kernel;
   unsigned replay_cpus = 0;
-  bool replay_stop = false;
+  bool replay_stop = false, replay_no_nodes = false;
   CLI::App* replayc = app.add_subcommand("replay", "replay a real kernel's vmalloc trace and compare, event by event");
   replayc->add_option("run", replay_run, "a run folder (trace.txt.xz, vmallocinfo*.txt, nr_cpus.txt, uname.txt), a trace file, or - for stdin")
       ->required();
@@ -439,6 +440,7 @@ int main(int argc, char** argv) {
   replayc->add_option("--kernel", replay_kernel, "for a single trace file: the kernel version, MAJOR.MINOR");
   replayc->add_option("--cpus", replay_cpus, "for a single trace file: the number of CPUs")->check(CLI::PositiveNumber);
   replayc->add_flag("--stop-at-first", replay_stop, "stop at the first unexplained divergence");
+  replayc->add_flag("--no-vmap-nodes", replay_no_nodes, "6.9+: replay without the per-node pools (to see what they decide)");
 
   try {
     app.parse(argc, argv);
@@ -450,7 +452,7 @@ int main(int argc, char** argv) {
   try {
     if (*check) return cmd_check(check_seed);
     if (*prove) return cmd_prove(prove_list, prove_only, prove_emit, prove_solver, prove_part);
-    if (*replayc) return cmd_replay(replay_run, replay_strategy, replay_kernel, replay_cpus, replay_stop);
+    if (*replayc) return cmd_replay(replay_run, replay_strategy, replay_kernel, replay_cpus, replay_stop, replay_no_nodes);
     if (*propc) return cmd_props(props_list, props_only, props_seed, props_cases, props_size);
     if (*show && show_what == "vmallocinfo") {
       const std::uint64_t seed = show_seed == "random" ? std::random_device{}() : std::stoull(show_seed, nullptr, 0);

@@ -13,6 +13,7 @@
 #include "impl/buddy/page_alloc.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
+#include "impl/vmalloc/vmap_node.hpp"
 
 namespace mmref::replay {
 
@@ -48,6 +49,11 @@ class engine {
     tracepoints_ = std::any_of(in.events.begin(), in.events.end(), [](const vm_event& e) {
       return e.kind == vm_ev::tp_alloc || e.kind == vm_ev::tp_free || e.kind == vm_ev::tp_purge;
     });
+    // 6.9+ on more than one CPU: the vmap nodes and their pools (an option of the modern
+    // strategy), nr_vmap_nodes = num_possible_cpus().
+    const bool nodes = in.kernel_major > 6 || (in.kernel_major == 6 && in.kernel_minor >= 9);
+    if (nodes && in.nr_cpus > 1 && opt.vmap_nodes)
+      vs_.pools = std::make_unique<vmalloc::vmap_nodes>(in.nr_cpus, in.vmalloc_start, in.vmalloc_end);
     vs_.on_purge = [this](const purge_result& r) {
       purges_seen_.push_back(r);
       for (const auto& v : vmalloc::check_VM_PURGE(vs_, r)) rep_.invariant_violations.push_back(v.id + ": " + v.detail);
@@ -135,7 +141,10 @@ class engine {
         if (!tracepoints_) pending_alloc_[e.pid] = e;
         break;
       case vm_ev::alloc_ret:
-        if (!tracepoints_) alloc_returned(e);
+        if (!tracepoints_)
+          alloc_returned(e);
+        else if (e.has_flags)
+          node_check(e);
         break;
       case vm_ev::tp_alloc: {
         vm_event rq = e;
@@ -143,26 +152,75 @@ class engine {
         do_alloc(rq, e);
         break;
       }
-      case vm_ev::free:
+      case vm_ev::free: {
+        // The entry kprobe: lazy= is the counter before this free's add. The free is applied
+        // here (6.12 too: its tracepoint, with the counter after the add, can be printed after
+        // another CPU's free that added later).
+        const bool before_ok = static_cast<std::uint64_t>(e.lazy) == vs_.vmap_lazy_nr() ||
+                               explain_or_diverge(e, "vmap_lazy_nr before the free", static_cast<std::uint64_t>(e.lazy),
+                                                  vs_.vmap_lazy_nr());
+        do_free(e);
+        const std::uint64_t mine = pages(e.va_start, e.va_end);
+        if (tracepoints_) {
+          after_free_[e.va_start] = {vs_.vmap_lazy_nr(), std::nullopt, before_ok, 0};
+          // A free still in flight on another CPU: the two adds may land in either order, so
+          // each free's add_return value may be the other order's.
+          for (const auto& [cpu, f] : inflight_free_) {
+            if (cpu == e.cpu) continue;
+            const auto other = after_free_.find(f.va_start);
+            if (other == after_free_.end()) continue;
+            after_free_[e.va_start].alt = vs_.vmap_lazy_nr() - f.pages;
+            after_free_[e.va_start].alt_line = f.line;
+            other->second.alt = other->second.after + mine;
+            other->second.alt_line = e.line;
+          }
+        }
+        // free_vmap_area_noflush() reads nothing more after its entry; its add to the counter
+        // lands before this CPU traces anything else.
+        inflight_free_[e.cpu] = {e.line, mine, e.va_start};
         if (!tracepoints_) {
-          counter_check(e, "vmap_lazy_nr before the free", static_cast<std::uint64_t>(e.lazy), vs_.vmap_lazy_nr(),
-                        rep_.frees);
-          do_free(e);
-          // free_vmap_area_noflush() reads nothing more after its entry; its add to the counter
-          // lands before this CPU traces anything else.
-          inflight_free_[e.cpu] = {e.line, pages(e.va_start, e.va_end)};
+          ++rep_.frees.total;
+          if (before_ok) ++rep_.frees.matched;
         }
         break;
+      }
       case vm_ev::tp_free: {
-        do_free(e);
-        counter_check(e, "nr_lazy after the free", e.nr_lazy, vs_.vmap_lazy_nr(), rep_.frees);
+        // 6.9+: nr_lazy is atomic_long_add_return()'s value, the counter right after this
+        // free's own add: compared with the model's right after the same free.
+        std::uint64_t model_after = 0;
+        bool ok = true;
+        std::optional<std::uint64_t> alt;
+        std::uint64_t alt_line = 0;
+        if (const auto it = after_free_.find(e.va_start); it != after_free_.end()) {
+          model_after = it->second.after;
+          alt = it->second.alt;
+          alt_line = it->second.alt_line;
+          ok = it->second.before_ok;
+          after_free_.erase(it);
+        } else {
+          do_free(e);
+          model_after = vs_.vmap_lazy_nr();
+        }
+        ++rep_.frees.total;
+        if (e.nr_lazy != model_after && alt && e.nr_lazy == *alt) {
+          divergence d = make(e, "nr_lazy after the free", "", e.nr_lazy, model_after);
+          d.explained = true;
+          d.cause = "this free and the one at line " + std::to_string(alt_line) +
+                    " on the other CPU were in flight together (both entries traced before either add); their adds "
+                    "landed in the other order, which gives the kernel's value";
+          rep_.explained.push_back(d);
+        } else if (e.nr_lazy != model_after) {
+          diverge(e, "nr_lazy after the free", "nr_lazy after the free of " + hex(e.va_start), e.nr_lazy, model_after);
+          ok = false;
+        }
+        if (ok) ++rep_.frees.matched;
         if (e.nr_lazy_max != vs_.lazy_max_pages())
           diverge(e, "nr_lazy_max", "lazy_max_pages()", e.nr_lazy_max, vs_.lazy_max_pages());
         break;
       }
       case vm_ev::purge:
         if (tracepoints_) {
-          pending_purge_args_[e.pid] = {e.start, e.end};
+          pending_purge_args_[e.pid] = {e.start, e.end, e.full};
         } else {
           purge_entry(e);
         }
@@ -239,6 +297,19 @@ class engine {
     }
   }
 
+  // 6.9+: the node the kernel's area recorded (alloc_ret's flags >> 8 = node + 1) against the
+  // model's.
+  void node_check(const vm_event& e) {
+    const vmalloc::vmap_area* va = find_busy(e.va_start);
+    ++rep_.nodes.total;
+    if (va != nullptr && (va->flags >> 8) == (e.flags >> 8)) {
+      ++rep_.nodes.matched;
+      return;
+    }
+    diverge(e, "vmap node", "the node id in va->flags of the area at " + hex(e.va_start), e.flags >> 8,
+            va != nullptr ? va->flags >> 8 : 0);
+  }
+
   void do_free(const vm_event& e) {
     const vmalloc::vmap_area* va = find_busy(e.va_start);
     if (va == nullptr) {
@@ -295,12 +366,14 @@ class engine {
   void tp_purge(const vm_event& e) {
     ++rep_.purges.total;
     std::uint64_t start = ~std::uint64_t{0}, end = 0;
+    bool full = false;
     if (const auto it = pending_purge_args_.find(e.pid); it != pending_purge_args_.end()) {
-      start = it->second.first;
-      end = it->second.second;
+      start = it->second.start;
+      end = it->second.end;
+      full = it->second.full;
       pending_purge_args_.erase(it);
     }
-    const purge_result r = vs_.purge_vmap_area_range(start, end);
+    const purge_result r = vs_.purge_vmap_area_range(start, end, full);
     const std::uint64_t fs = r.purged ? r.start : start, fe = r.purged ? r.end : end;
     bool ok = true;
     if (e.num_purged != r.nr_purged) {
@@ -357,11 +430,11 @@ class engine {
     // A free on another CPU whose entry was traced but whose add had not landed yet: the
     // kernel's read is the model's without that free's pages.
     for (const auto& [cpu, f] : inflight_free_) {
-      if (cpu == e.cpu || model < f.second || model - f.second != kernel) continue;
+      if (cpu == e.cpu || model < f.pages || model - f.pages != kernel) continue;
       divergence d = make(e, what, "", kernel, model);
       d.explained = true;
-      d.cause = "read while the free on CPU " + std::to_string(cpu) + " (line " + std::to_string(f.first) +
-                ", " + std::to_string(f.second) +
+      d.cause = "read while the free on CPU " + std::to_string(cpu) + " (line " + std::to_string(f.line) +
+                ", " + std::to_string(f.pages) +
                 " pages) had not yet added its pages: free_vmap_area_noflush reads the counter at its entry and adds "
                 "after, and that CPU traced nothing in between; replaying this read before that add gives the kernel's value";
       rep_.explained.push_back(d);
@@ -430,11 +503,26 @@ class engine {
     lo = lo > margin ? lo - margin : 0;
     hi = hi + margin < hi ? hi : hi + margin;
     std::ostringstream os;
+    // The pieces around each choice: three either side of the one holding it.
+    const auto holding = [&](std::uint64_t a) -> long {
+      for (std::size_t i = 0; i < all.size(); ++i)
+        if (all[i].start <= a && a < all[i].end) return static_cast<long>(i);
+      return -1;
+    };
+    std::set<long> shown;
+    for (const long at : {holding(ks), ms != 0 ? holding(ms) : -1})
+      if (at >= 0)
+        for (long i = std::max(0L, at - 3); i <= std::min(static_cast<long>(all.size()) - 1, at + 3); ++i) shown.insert(i);
     std::uint64_t first = hi, last = lo;
-    for (const piece& p : all) {
-      if (p.end <= lo || p.start >= hi) continue;
-      first = std::min(first, p.start);
-      last = std::max(last, p.end);
+    long prev = -2;
+    for (const long i : shown) {
+      const piece& p = all[static_cast<std::size_t>(i)];
+      if (prev >= 0 && i != prev + 1) os << "    ...\n";
+      prev = i;
+      if (p.end > lo && p.start < hi) {
+        first = std::min(first, p.start);
+        last = std::max(last, p.end);
+      }
       os << "    [" << hex(p.start) << ", " << hex(p.end) << ")  "
          << (p.kind == '#' ? "busy" : p.kind == 'l' ? "lazy" : "free") << "  " << pages(p.start, p.end) << " pages";
       if (p.start <= ks && ks < p.end) os << "   <- the kernel chose " << hex(ks);
@@ -482,6 +570,9 @@ class engine {
       model.push_back({vmalloc::va_of_list(l)->va_start, vmalloc::va_of_list(l)->va_end, false});
     std::sort(model.begin(), model.end(), [](const piece& a, const piece& b) { return a.start < b.start; });
     const std::vector<kva_interval> free = vs_.kva().free_intervals();
+    std::set<std::pair<std::uint64_t, std::uint64_t>> pooled;  // 6.9+: a pooled area can be handed out
+    if (vs_.pools)
+      for (const kva_interval& p : vs_.pools->pooled()) pooled.insert({p.start, p.end});
     const auto is_free = [&](std::uint64_t s, std::uint64_t e) {
       const auto it = std::upper_bound(free.begin(), free.end(), s, [](std::uint64_t x, const kva_interval& f) { return x < f.start; });
       return it != free.begin() && std::prev(it)->start <= s && e <= std::prev(it)->end;
@@ -498,7 +589,7 @@ class engine {
         ++rep_.vi_matched;
         continue;
       }
-      if (is_free(l.start, l.end)) {  // allocated after tracing stopped
+      if (is_free(l.start, l.end) || pooled.count({l.start, l.end}) != 0) {  // allocated after tracing stopped
         ++rep_.vi_dump_phase;
         continue;
       }
@@ -541,9 +632,26 @@ class engine {
   vmap_state vs_;
   bool tracepoints_ = false;
   std::map<std::int64_t, vm_event> pending_alloc_, pending_pcpu_;
-  std::map<std::int64_t, std::pair<std::uint64_t, std::uint64_t>> pending_purge_args_;
+  struct purge_args {
+    std::uint64_t start, end;
+    bool full;
+  };
+  std::map<std::int64_t, purge_args> pending_purge_args_;
   std::map<std::int64_t, open_purge> open_purges_;
-  std::map<unsigned, std::pair<std::uint64_t, std::uint64_t>> inflight_free_;  // cpu -> (line, pages)
+  struct inflight {
+    std::uint64_t line, pages, va_start;
+  };
+  std::map<unsigned, inflight> inflight_free_;  // by CPU
+  // 6.9+: frees applied at their entry kprobe, waiting for their tracepoint, by va_start: the
+  // model's counter right after, the value had a concurrent free added first, whether the
+  // entry's lazy= matched.
+  struct after {
+    std::uint64_t after;
+    std::optional<std::uint64_t> alt;
+    bool before_ok;
+    std::uint64_t alt_line;
+  };
+  std::map<std::uint64_t, after> after_free_;
   std::map<std::int64_t, purge_result> last_purge_;
   std::map<std::int64_t, bool> purge_ok_;
   std::vector<purge_result> purges_seen_;
@@ -588,6 +696,7 @@ std::string format_report(const replay_report& r) {
   row("purges equal           ", r.purges, "purges");
   row("pcpu placements equal  ", r.pcpu, "placements");
   row("drain counters equal   ", r.drains, "drains");
+  if (r.nodes.total != 0) row("vmap node ids equal    ", r.nodes, "areas (alloc_ret flags)");
   os << "  explained divergences: " << r.explained.size() << "\n";
   for (const divergence& d : r.explained)
     os << "    line " << d.line << ": " << d.what << " kernel " << d.kernel << ", model " << d.model << " — " << d.cause << "\n";

@@ -104,6 +104,9 @@ struct replay_input {
 struct replay_options {
   std::string strategy = "modern";
   bool stop_at_first = false;
+  // 6.9+ runs on more than one CPU get the vmap nodes and their pools unless this is false
+  // (to see what the pools decide)
+  bool vmap_nodes = true;
   // check every VM-* invariant every this many events (0: only at the end)
   std::uint64_t check_every = 256;
 };
@@ -130,7 +133,7 @@ struct replay_report {
   std::uint64_t vmalloc_start = 0, vmalloc_end = 0;
   std::uint64_t early_areas = 0;      // carved before the first event
   std::uint64_t initstart_lines = 0;  // lines of the /init-start snapshot
-  tally allocs, align_gt_page, frees, purges, pcpu, drains;
+  tally allocs, align_gt_page, frees, purges, pcpu, drains, nodes;
   std::uint64_t lines = 0;
   std::map<std::string, std::uint64_t> event_counts, unknown_events;
   std::vector<divergence> explained, unexplained;

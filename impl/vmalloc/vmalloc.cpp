@@ -133,8 +133,10 @@ vmap_state::va_result vmap_state::alloc_vmap_area(std::uint64_t size, std::uint6
   kva_result r;
   for (;;) {
     if (pools) {  // node_alloc(): a pooled area of this size, before the free tree
-      if (const auto a = pools->node_alloc({size, align, vstart, vend, current_cpu})) {
-        r = {true, *a, NOTHING_FIT, false};
+      const vmap_pool_ops::node_alloc_result a = pools->node_alloc({size, align, vstart, vend, current_cpu});
+      va_flags = (va_flags & VMAP_FLAGS_MASK) | a.vn_flags;  // va->flags = va_flags | vn_id
+      if (a.addr) {
+        r = {true, *a.addr, NOTHING_FIT, false};
         ++stats_.pool_hits;
         break;
       }
@@ -843,10 +845,11 @@ purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64
   purge_result res;
   ++stats_.purges;
   if (pools) {  // decay_va_pool_node() for every node, before anything is detached
-    for (const kva_interval& d : pools->decay(full_pool_decay)) {
-      release_va(d.start, d.end);
-      ++stats_.decayed_areas;
-    }
+    for (unsigned n = 0; n < pools->nr_nodes(); ++n)
+      for (const kva_interval& d : pools->decay(n, full_pool_decay)) {
+        release_va(d.start, d.end);
+        ++stats_.decayed_areas;
+      }
   }
   if (purge_.empty()) {
     res.start = start;
@@ -863,20 +866,49 @@ purge_result vmap_state::__purge_vmap_area_lazy(std::uint64_t start, std::uint64
   // One flush over the hull, before any area goes back to free space.
   if (mach_.flush_tlb_kernel_range(start, end) != mm_status::ok)
     throw std::logic_error("__purge_vmap_area_lazy: the flush range was refused");
-  while (!list_empty(&local)) {
-    vmap_area* va = va_of_list(local.next);
-    list_del_init(&va->list);
-    const std::uint64_t nr = va_size(va) >> PAGE_SHIFT;
-    res.areas.push_back({va->va_start, va->va_end});
-    if (pools && pools->pool_add(va->va_start, va->va_end)) {  // node_pool_add_va()
-      res.pooled.push_back({va->va_start, va->va_end});
-      ++stats_.pooled_areas;
-      kmalloc_.free(va, kmalloc_kind::vmap_area);
-    } else if (!kva_->release(va)) {
-      throw std::logic_error("__purge_vmap_area_lazy: purged VA overlaps free space");
+  if (!pools) {
+    // 6.1: every area back to the free tree, in address order, merging as it goes.
+    while (!list_empty(&local)) {
+      vmap_area* va = va_of_list(local.next);
+      list_del_init(&va->list);
+      const std::uint64_t nr = va_size(va) >> PAGE_SHIFT;
+      res.areas.push_back({va->va_start, va->va_end});
+      if (!kva_->release(va)) throw std::logic_error("__purge_vmap_area_lazy: purged VA overlaps free space");
+      vmap_lazy_nr_ -= nr;
+      ++res.nr_purged;
     }
-    vmap_lazy_nr_ -= nr;
-    ++res.nr_purged;
+  } else {
+    // 6.9+: purge_vmap_node() for each node with lazy areas, in node order. Each node walks its
+    // lazy list upwards: an area that recorded a node goes to the head of that node's pool
+    // (node_pool_add_va) unless the purge skips populating; the rest are list_add'ed to a local
+    // list and so return to the free tree highest first (reclaim_list_global); the counter
+    // drops once per node.
+    std::vector<std::vector<vmap_area*>> by_node(pools->nr_nodes());
+    while (!list_empty(&local)) {
+      vmap_area* va = va_of_list(local.next);
+      list_del_init(&va->list);
+      by_node[pools->lazy_node(va->flags, va->va_start)].push_back(va);
+    }
+    for (unsigned n = 0; n < by_node.size(); ++n) {
+      std::vector<vmap_area*> to_free;
+      std::uint64_t nr_pages = 0;
+      for (vmap_area* va : by_node[n]) {
+        nr_pages += va_size(va) >> PAGE_SHIFT;
+        res.areas.push_back({va->va_start, va->va_end});
+        ++res.nr_purged;
+        if (!full_pool_decay && pools->pool_add(n, va->flags, va->va_start, va->va_end)) {
+          res.pooled.push_back({va->va_start, va->va_end});
+          ++stats_.pooled_areas;
+          kmalloc_.free(va, kmalloc_kind::vmap_area);
+        } else {
+          to_free.push_back(va);
+        }
+      }
+      vmap_lazy_nr_ -= nr_pages;
+      for (auto it = to_free.rbegin(); it != to_free.rend(); ++it)
+        if (!kva_->release(*it)) throw std::logic_error("__purge_vmap_area_lazy: purged VA overlaps free space");
+    }
+    std::sort(res.areas.begin(), res.areas.end(), [](const kva_interval& a, const kva_interval& b) { return a.start < b.start; });
   }
   res.purged = true;
   res.start = start;

@@ -149,14 +149,21 @@ struct purge_result {
 class vmap_pool_ops {
  public:
   virtual ~vmap_pool_ops() = default;
-  // node_alloc(): a request may be served from a pool before the free tree is searched.
-  virtual std::optional<std::uint64_t> node_alloc(const kva_request& req) = 0;
-  // decay_va_pool_node(): at the start of each purge, the VA the pools give back to free space
-  // (full: everything, as the overflow path's purge does).
-  virtual std::vector<kva_interval> decay(bool full) = 0;
-  // purge_vmap_node(): whether the pools keep a purged area instead of returning it to free
-  // space.
-  virtual bool pool_add(std::uint64_t start, std::uint64_t end) = 0;
+  struct node_alloc_result {
+    std::optional<std::uint64_t> addr;  // a pooled area of this size, when one fits
+    std::uint64_t vn_flags = 0;         // encode_vn_id(node), or 0: what va->flags records
+  };
+  // node_alloc(): the node a new area records, and maybe a pooled area before the free tree.
+  virtual node_alloc_result node_alloc(const kva_request& req) = 0;
+  virtual unsigned nr_nodes() const = 0;
+  // The node whose lazy tree (and whose pool, on purge) an area belongs to.
+  virtual unsigned lazy_node(std::uint64_t va_flags, std::uint64_t va_start) const = 0;
+  // decay_va_pool_node(vn, full): at the start of each purge, the VA node vn's pools give back
+  // to free space, merged, in address order (full: everything, as the overflow path's purge).
+  virtual std::vector<kva_interval> decay(unsigned node, bool full) = 0;
+  // node_pool_add_va(): whether node's pools keep a purged area (one that recorded a node and
+  // is of a poolable size) instead of returning it to free space.
+  virtual bool pool_add(unsigned node, std::uint64_t va_flags, std::uint64_t start, std::uint64_t end) = 0;
   // The pooled VA, in address order.
   virtual std::vector<kva_interval> pooled() const = 0;
 };

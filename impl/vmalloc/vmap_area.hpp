@@ -33,6 +33,12 @@ namespace mmref::vmalloc {
 
 struct vm_struct;
 
+// va->flags — mm/vmalloc.c (6.4+): the low bits mark vm_map_ram areas; 6.9+ keeps the encoded
+// vmap node id above them (encode_vn_id(id) = (id + 1) << 8).
+inline constexpr std::uint64_t VMAP_RAM = 0x1;
+inline constexpr std::uint64_t VMAP_BLOCK = 0x2;
+inline constexpr std::uint64_t VMAP_FLAGS_MASK = 0x3;
+
 // struct vmap_area — include/linux/vmalloc.h. The kernel keeps subtree_max_size and vm in a
 // union (an area is in exactly one tree); the model keeps both fields, and nothing reads the one
 // that does not belong to the area's current tree.

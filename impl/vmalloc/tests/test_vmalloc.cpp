@@ -8,6 +8,7 @@
 #include <set>
 
 #include "impl/vmalloc/invariants.hpp"
+#include "impl/vmalloc/vmap_node.hpp"
 
 namespace mmref::vmalloc {
 namespace {
@@ -356,71 +357,76 @@ TEST(Vmalloc, PcpuAreasArePlacedTopDownAtTheHighestBase) {
 namespace mmref::vmalloc {
 namespace {
 
-// A toy per-node pool behind the hooks: purged areas of up to 256 pages are kept per size, the
-// newest first; a request of that size takes the newest if aligned; a partial decay returns a
-// quarter (len >> 2, as decay_va_pool_node does), a full one everything.
-struct lifo_pool final : vmap_pool_ops {
-  std::map<std::uint64_t, std::vector<kva_interval>> by_size;
-  std::optional<std::uint64_t> node_alloc(const kva_request& r) override {
-    auto& v = by_size[r.size];
-    if (v.empty() || (v.back().start & (r.align - 1)) != 0) return std::nullopt;
-    const kva_interval got = v.back();
-    v.pop_back();
-    return got.start;
-  }
-  std::vector<kva_interval> decay(bool full) override {
-    std::vector<kva_interval> out;
-    for (auto& [size, v] : by_size) {
-      const std::size_t n = full ? v.size() : v.size() >> 2;
-      for (std::size_t i = 0; i < n; ++i) {
-        out.push_back(v.back());
-        v.pop_back();
-      }
-    }
-    return out;
-  }
-  bool pool_add(std::uint64_t s, std::uint64_t e) override {
-    if (e - s > 256 * PAGE_SIZE) return false;
-    by_size[e - s].push_back({s, e});
-    return true;
-  }
-  std::vector<kva_interval> pooled() const override {
-    std::vector<kva_interval> all;
-    for (const auto& [size, v] : by_size) all.insert(all.end(), v.begin(), v.end());
-    std::sort(all.begin(), all.end(), [](const kva_interval& a, const kva_interval& b) { return a.start < b.start; });
-    return all;
-  }
-};
-
-TEST(Vmalloc, PoolHooksKeepPurgedAreasOutOfFreeSpaceAndServeThemBack) {
+TEST(Vmalloc, VmapNodePoolsKeepPurgedAreasOutOfFreeSpaceAndServeThemBack) {
   system s;
-  s.vs.pools = std::make_unique<lifo_pool>();
+  const auto& l = s.bm.mach->config().layout;
+  s.vs.pools = std::make_unique<vmap_nodes>(2, l.vmalloc_start, l.vmalloc_end);
+  const auto& nodes = static_cast<const vmap_nodes&>(*s.vs.pools);
   std::vector<purge_result> seen;
   s.vs.on_purge = [&](const purge_result& r) {
     seen.push_back(r);
     const auto v = check_VM_PURGE(s.vs, r);
     EXPECT_TRUE(v.empty()) << vmalloc_report(v, s.vs);
   };
+  s.vs.current_cpu = 0;
   const std::uint64_t a = s.vs.vmalloc(PAGE_SIZE), b = s.vs.vmalloc(PAGE_SIZE), c = s.vs.vmalloc(PAGE_SIZE);
+  EXPECT_EQ(s.vs.busy().head.next != &s.vs.busy().head ? va_of_list(s.vs.busy().head.next)->flags : 0, encode_vn_id(0))
+      << "the area records the node of the CPU that asked";
   ASSERT_EQ(s.vs.vfree(a), vm_error::none);
   ASSERT_EQ(s.vs.vfree(b), vm_error::none);
-  EXPECT_EQ(s.vs.lazy().head.next->next->next, &s.vs.lazy().head) << "with pools, lazy areas stay whole";
+  EXPECT_EQ(s.vs.lazy().head.next->next->next, &s.vs.lazy().head) << "with nodes, lazy areas stay whole";
   s.vs.run_drain_work();  // a partial decay (nothing pooled yet), then both areas pooled
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].pooled.size(), 2u);
+  ASSERT_EQ(nodes.pool(0, 2).size(), 2u);
+  EXPECT_EQ(nodes.pool(0, 2).front().start, b) << "added in address order at the head: the highest first";
   EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
-  // Pooled VA is not free: the free tree does not hold it, and a request of that size gets the
-  // newest pooled area, not the lowest free address.
+  // Another CPU's node has no pool of that size: the tree, not the pooled VA.
+  s.vs.current_cpu = 1;
+  const std::uint64_t d = s.vs.vmalloc(PAGE_SIZE);
+  EXPECT_EQ(d, c + 2 * PAGE_SIZE);
+  // CPU 0 gets the head of its pool, not the lowest free address.
+  s.vs.current_cpu = 0;
   EXPECT_EQ(s.vs.vmalloc(PAGE_SIZE), b);
   EXPECT_EQ(s.vs.stats().pool_hits, 1u);
-  EXPECT_EQ(s.vs.vmalloc(2 * PAGE_SIZE), c + 2 * PAGE_SIZE) << "another size goes to the tree";
+  // The area records the node that allocated it, whichever CPU frees it.
+  s.vs.current_cpu = 0;
+  ASSERT_EQ(s.vs.vfree(d), vm_error::none);  // recorded node 1: goes to node 1's pool
+  s.vs.run_drain_work();
+  EXPECT_EQ(nodes.pool(1, 2).size(), 1u);
   EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
-  // The overflow path's purge decays the pools fully: a gets back to free space.
+  // The overflow path's purge decays every pool fully: a and d get back to free space.
   s.vs.purge_vmap_area_lazy();
-  EXPECT_EQ(s.vs.stats().decayed_areas, 1u);
   EXPECT_TRUE(s.vs.pools->pooled().empty());
   EXPECT_EQ(s.vs.vmalloc(PAGE_SIZE), a);
   EXPECT_TRUE(check_vmalloc(s.vs).empty()) << vmalloc_report(check_vmalloc(s.vs), s.vs);
+}
+
+TEST(Vmalloc, VmapNodeDecayTakesAQuarterFromTheHeadAndSmallPoolsWhole) {
+  vmap_nodes n(2, 0x1000000, 0x1ffffff);
+  const std::uint64_t flags0 = encode_vn_id(0);
+  for (std::uint64_t i = 0; i < 8; ++i) ASSERT_TRUE(n.pool_add(0, flags0, 0x1000000 + i * 0x2000, 0x1000000 + i * 0x2000 + 0x2000));
+  for (std::uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(n.pool_add(0, flags0, 0x1800000 + i * 0x4000, 0x1800000 + i * 0x4000 + 0x3000));
+  EXPECT_FALSE(n.pool_add(0, 0, 0x1900000, 0x1901000)) << "no node recorded: back to the tree";
+  EXPECT_FALSE(n.pool_add(0, flags0, 0x1900000, 0x1900000 + 257 * PAGE_SIZE)) << "257 pages: not poolable";
+  const auto d = n.decay(0, false);
+  // 8 two-page entries: 8 >> 2 = 2 from the head (the two highest, which touch: merged);
+  // 3 three-page entries: n_decay 0, so all of them.
+  ASSERT_EQ(d.size(), 4u);
+  EXPECT_EQ(d[0].start, 0x1000000 + 6 * 0x2000);
+  EXPECT_EQ(d[0].end, 0x1000000 + 8 * 0x2000);
+  EXPECT_EQ(n.pool(0, 2).size(), 6u);
+  EXPECT_TRUE(n.pool(0, 3).empty());
+  // Only plain vmalloc-range requests with more than one node are served.
+  EXPECT_EQ(n.node_alloc({0x2000, PAGE_SIZE, 0x1000000, 0x1ffffff, 0}).addr, 0x1000000 + 5 * 0x2000);
+  EXPECT_FALSE(n.node_alloc({0x2000, PAGE_SIZE, 0x1000000, 0x1fff000, 0}).addr.has_value());
+  // A head not aligned for the request rotates to the tail; the request goes to the tree.
+  const std::uint64_t head = n.pool(0, 2).front().start;
+  EXPECT_FALSE(n.node_alloc({0x2000, 0x10000, 0x1000000, 0x1ffffff, 0}).addr.has_value());
+  EXPECT_EQ(n.pool(0, 2).back().start, head);
+  EXPECT_EQ(n.node_alloc({0x2000, PAGE_SIZE, 0x1000000, 0x1fff000, 0}).vn_flags, 0u);
+  EXPECT_EQ(n.node_alloc({0x2000, PAGE_SIZE, 0x1000000, 0x1ffffff, 3}).vn_flags, encode_vn_id(1));
+  EXPECT_EQ(n.lazy_node(0, 0x10000), 1u) << "no node recorded: addr_to_node_id, 64 KiB zones";
 }
 
 // The VA layer alone, as replay drives it.
