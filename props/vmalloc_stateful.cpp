@@ -23,13 +23,17 @@
 #include <rapidcheck.h>
 #include <rapidcheck/state.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
 
+#include "impl/picture/svg.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
 #include "props/registry.hpp"
@@ -1012,7 +1016,54 @@ void tag(const vm_sut& w) {
   }
 }
 
-void run_case(const vm_env& env, int floor, bool corrupt = false, bool always_fault = false) {
+// rc::state::runAll, with the state drawn before and after a failing command: its report
+// gets two SVG files (impl/picture). The state before is rebuilt on failure by running the
+// commands before the failing one on a fresh system (the system is deterministic), so passing
+// runs pay nothing. The files of the last failing run stand, and RapidCheck runs the shrunk
+// sequence last.
+template <class Cmds>
+void run_with_pictures(const Cmds& cmds, const vm_plan& s0, vm_sut& w, const std::string& property) {
+  vm_plan cur = s0;
+  for (std::size_t i = 0; i < cmds.size(); ++i) {
+    const auto& c = cmds[i];
+    c->checkPreconditions(cur);
+    try {
+      c->run(cur, w);
+    } catch (const rc::detail::CaseResult& r) {
+      if (r.type != rc::detail::CaseResult::Type::Failure) throw;
+      std::ostringstream cmd;
+      c->show(cmd);
+      const std::string after = picture::svg_state(&w.vs, *w.bm.buddy, "after " + cmd.str());
+      std::string before;
+      try {
+        vm_sut again(w.env);
+        vm_plan p = s0;
+        for (std::size_t j = 0; j < i; ++j) {
+          cmds[j]->run(p, again);
+          cmds[j]->apply(p);
+        }
+        before = picture::svg_state(&again.vs, *again.bm.buddy, "before " + cmd.str());
+      } catch (...) {
+        before.clear();  // the rerun did not reach the failing command the same way
+      }
+      const std::filesystem::path dir =
+          std::filesystem::temp_directory_path() / ("mmref-pictures-" + std::to_string(::getpid()));
+      std::error_code ec;
+      std::filesystem::create_directories(dir, ec);
+      const std::string b = (dir / (property + "-before.svg")).string(), a = (dir / (property + "-after.svg")).string();
+      std::string note;
+      if (!picture::write_svg(a, after) || (!before.empty() && !picture::write_svg(b, before)))
+        note = "\n(the pictures could not be written to " + dir.string() + ")";
+      else
+        note = "\npictures of the state " + std::string(before.empty() ? "after " : "before and after ") + cmd.str() + ":\n" +
+               (before.empty() ? "" : "  " + b + "\n") + "  " + a;
+      throw rc::detail::CaseResult(rc::detail::CaseResult::Type::Failure, r.description + note);
+    }
+    c->apply(cur);
+  }
+}
+
+void run_case(const vm_env& env, int floor, const std::string& property, bool corrupt = false, bool always_fault = false) {
   vm_sut w(env);
   check_after(w, "boot");
   vm_plan s0;
@@ -1021,7 +1072,7 @@ void run_case(const vm_env& env, int floor, bool corrupt = false, bool always_fa
   s0.always_fault = always_fault;
   const auto cmds = *rc::gen::withSize(
       [s0, floor](int size) { return rc::gen::resize(std::max(size, floor), rc::state::gen::commands(s0, gen_command)); });
-  rc::state::runAll(cmds, s0, w);
+  run_with_pictures(cmds, s0, w, property);
   tag(w);
 }
 
@@ -1075,12 +1126,12 @@ void register_vmalloc_stateful(std::vector<property>& out, std::vector<property>
                   {"fit RE", 0.01},
                   {"fit NE", 0.3},
                   {"pcpu areas placed top-down", 0.1}},
-                 make_property([] { run_case(*gen_env("modern"), 15); })});
+                 make_property([] { run_case(*gen_env("modern"), 15, "vmalloc_stateful"); })});
   // Every registered strategy but modern (classic, and any a user added with
   // kva_registry::add), drawn per case; soundness only, with the same model and checks.
   out.push_back({"vmalloc_stateful_strategies", ids, "stateful", 80, 80,
                  {{"purge and retry", 0.05}, {"rollback", 0.1}, {"nested pages array", 0.1}},
-                 make_property([] { run_case(*gen_env(*gen_other_strategy()), 15); })});
+                 make_property([] { run_case(*gen_env(*gen_other_strategy()), 15, "vmalloc_stateful_strategies"); })});
   out.push_back({"vmalloc_differential", ids, "differential", 100, 60,
                  {{"addresses differ", 0.01}, {"addresses agree", 0.02}},
                  make_property([] { run_differential(*gen_env("modern"), *gen_other_strategy()); })});
@@ -1095,9 +1146,9 @@ void register_vmalloc_stateful(std::vector<property>& out, std::vector<property>
                   {"failed: ne_fit_nowait", 0.02},
                   {"failed: a page or page table", 0.1},
                   {"rollback", 0.2}},
-                 make_property([] { run_case(*gen_env("modern"), 15, false, true); })});
+                 make_property([] { run_case(*gen_env("modern"), 15, "vmalloc_fault_injection", false, true); })});
   negative.push_back({"negative__vmalloc_stateful_purge_without_flush", {"VM-NO-REUSE"}, "negative", 100, 30, {},
-                      make_property([] { run_case(*gen_env("modern"), 5, true); })});
+                      make_property([] { run_case(*gen_env("modern"), 5, "negative__vmalloc_stateful_purge_without_flush", true); })});
 }
 
 }  // namespace mmref::props

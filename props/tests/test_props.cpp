@@ -5,6 +5,9 @@
 // a shrunk command sequence, the seed and the command that reproduces it.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <iterator>
+
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
@@ -152,9 +155,22 @@ TEST(Harness, APurgeWithoutFlushIsReportedUnderVmNoReuseWithSequenceSeedAndRepro
   EXPECT_NE(r.message.find("state judged"), std::string::npos) << r.message;
   EXPECT_NE(r.message.find("seed="), std::string::npos);
   EXPECT_NE(r.message.find("reproduce: mmref props --only " + p.name), std::string::npos);
+  // The pictures of the state before and after the failing command are attached, and differ
+  // where the bug is: the lazily freed area is gone.
+  const std::string tag = "pictures of the state before and after ReleaseLazyWithoutFlushForTest():\n  ";
+  const std::size_t at = r.message.find(tag);
+  ASSERT_NE(at, std::string::npos) << r.message;
+  const std::size_t b0 = at + tag.size(), b1 = r.message.find('\n', b0);
+  const std::string before = r.message.substr(b0, b1 - b0);
+  const std::string after = r.message.substr(b1 + 3, r.message.find('\n', b1 + 3) - (b1 + 3));
+  std::ifstream fb(before), fa(after);
+  ASSERT_TRUE(fb && fa) << before << " / " << after;
+  const std::string sb((std::istreambuf_iterator<char>(fb)), {}), sa((std::istreambuf_iterator<char>(fa)), {});
+  EXPECT_NE(sb.find("<title>lazy"), std::string::npos) << "before: the area is lazily freed";
+  EXPECT_EQ(sa.find("<title>lazy"), std::string::npos) << "after: released without its flush";
   // Shrunk to an allocation, its vfree and the planted release (the failing command is shown
-  // again in the "after" line).
-  EXPECT_LE(vmalloc_commands(r.message), 4u) << r.message;
+  // again in the "after" line and in the pictures' line).
+  EXPECT_LE(vmalloc_commands(r.message.substr(0, at)), 4u) << r.message;
 }
 
 // A strategy registered at run time gets the stateful property (and the differential test):

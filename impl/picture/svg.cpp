@@ -1,0 +1,224 @@
+// impl/picture/svg.cpp — see svg.hpp.
+#include "impl/picture/svg.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace mmref::picture {
+
+namespace {
+
+std::string hex(std::uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '&') o += "&amp;";
+    else if (c == '<') o += "&lt;";
+    else if (c == '>') o += "&gt;";
+    else if (c == '"') o += "&quot;";
+    else o += c;
+  }
+  return o;
+}
+
+std::string size_text(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  unsigned u = 0;
+  std::uint64_t v = bytes;
+  while (v >= 1024 && v % 1024 == 0 && u < 5) {
+    v /= 1024;
+    ++u;
+  }
+  if (v >= 1024 && u < 5) {  // not a round multiple: one decimal
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f %s", static_cast<double>(bytes) / static_cast<double>(std::uint64_t{1} << (10 * (u + 1))),
+                  units[u + 1]);
+    return b;
+  }
+  return std::to_string(v) + " " + units[u];
+}
+
+const char* fill(va_kind k) {
+  switch (k) {
+    case va_kind::busy: return "#3b6fb6";
+    case va_kind::lazy: return "#e08a1e";
+    case va_kind::pooled: return "#8a4fb0";
+    case va_kind::free: return "#dcdcdc";
+  }
+  return "#000";
+}
+const char* name(va_kind k) {
+  switch (k) {
+    case va_kind::busy: return "busy";
+    case va_kind::lazy: return "lazy (freed, not yet purged)";
+    case va_kind::pooled: return "pooled (6.9+ vmap node pool)";
+    case va_kind::free: return "free";
+  }
+  return "";
+}
+
+constexpr int WIDTH = 960, MARGIN = 10, ROW_H = 22, LABEL_W = 150;
+
+// One region of the address space (vmalloc or modules) as a wrapped strip.
+void draw_region(std::ostringstream& os, int& y, const std::string& title, const std::vector<va_piece>& pieces) {
+  os << "<text x='" << MARGIN << "' y='" << y + 14 << "' font-weight='bold'>" << esc(title) << "</text>\n";
+  y += 22;
+  const int strip_w = WIDTH - LABEL_W - 2 * MARGIN;
+  int x = 0;
+  bool row_started = false;
+  for (const va_piece& p : pieces) {
+    const std::uint64_t pages = std::max<std::uint64_t>(1, (p.end - p.start) >> PAGE_SHIFT);
+    const int w = 4 + 3 * static_cast<int>(std::bit_width(pages));  // log scale: 1 page = 7 px
+    if (!row_started || x + w > strip_w) {
+      if (row_started) y += ROW_H + 4;
+      os << "<text x='" << MARGIN << "' y='" << y + 15 << "' font-size='11' font-family='monospace'>" << hex(p.start)
+         << "</text>\n";
+      x = 0;
+      row_started = true;
+    }
+    const int px = MARGIN + LABEL_W + x;
+    os << "<rect x='" << px << "' y='" << y << "' width='" << w << "' height='" << ROW_H << "' fill='" << fill(p.kind)
+       << "' stroke='#ffffff' stroke-width='1'><title>" << name(p.kind) << " [" << hex(p.start) << ", " << hex(p.end) << ") "
+       << size_text(p.end - p.start) << (p.guard ? ", last page the guard" : "") << "</title></rect>\n";
+    if (p.guard)
+      os << "<rect x='" << px + w - 4 << "' y='" << y << "' width='3' height='" << ROW_H << "' fill='#17375e'/>\n";
+    x += w;
+  }
+  y += ROW_H + 14;
+}
+
+}  // namespace
+
+std::vector<va_piece> va_pieces(const vmalloc::vmap_state& vs) {
+  std::vector<va_piece> all;
+  for (const vmalloc::list_head* l = vs.busy().head.next; l != &vs.busy().head; l = l->next) {
+    const vmalloc::vmap_area* va = vmalloc::va_of_list(l);
+    const bool guard = va->vm != nullptr && !(va->vm->flags & vmalloc::VM_NO_GUARD);
+    all.push_back({va->va_start, va->va_end, va_kind::busy, guard});
+  }
+  for (const vmalloc::list_head* l = vs.lazy().head.next; l != &vs.lazy().head; l = l->next)
+    all.push_back({vmalloc::va_of_list(l)->va_start, vmalloc::va_of_list(l)->va_end, va_kind::lazy, false});
+  if (vs.pools)
+    for (const vmalloc::kva_interval& p : vs.pools->pooled()) all.push_back({p.start, p.end, va_kind::pooled, false});
+  for (const vmalloc::kva_interval& f : vs.kva().free_intervals()) all.push_back({f.start, f.end, va_kind::free, false});
+  std::sort(all.begin(), all.end(), [](const va_piece& a, const va_piece& b) { return a.start < b.start; });
+  return all;
+}
+
+state_snapshot snapshot(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa) {
+  state_snapshot s;
+  if (vs != nullptr) {
+    const auto& l = vs->mach().config().layout;
+    s.has_va = true;
+    s.lazy_nr = vs->vmap_lazy_nr();
+    s.lazy_max = vs->lazy_max_pages();
+    s.vmalloc_start = l.vmalloc_start;
+    s.vmalloc_end = l.vmalloc_end;
+    s.modules_vaddr = l.modules_vaddr;
+    s.modules_end = l.modules_end;
+    s.pieces = va_pieces(*vs);
+  }
+  for (unsigned zi = 0; zi < pa.zones().size(); ++zi) {
+    const buddy::zone& z = pa.zones()[zi];
+    if (z.spanned_pages == 0) continue;
+    zone_view v;
+    v.name = z.name;
+    v.start_pfn = z.zone_start_pfn;
+    v.spanned = z.spanned_pages;
+    v.free_pages = z.free_pages;
+    for (unsigned order = 0; order < buddy::NR_PAGE_ORDERS; ++order) {
+      v.nr_free[order] = z.area[order].nr_free;
+      for (unsigned mt = 0; mt < buddy::MIGRATE_TYPES; ++mt)
+        for (const std::uint64_t pfn : pa.free_list(zi, order, mt)) v.blocks[order].push_back(pfn);
+    }
+    s.zones.push_back(std::move(v));
+  }
+  return s;
+}
+
+std::string svg_state(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa, const std::string& title) {
+  return svg_of(snapshot(vs, pa), title);
+}
+
+std::string svg_of(const state_snapshot& s, const std::string& title) {
+  std::ostringstream body;
+  int y = MARGIN;
+  body << "<text x='" << MARGIN << "' y='" << y + 16 << "' font-size='16' font-weight='bold'>" << esc(title) << "</text>\n";
+  y += 30;
+  if (s.has_va) {
+    // The pieces inside each range, clipped to it.
+    const auto clip = [&](std::uint64_t lo, std::uint64_t hi) {
+      std::vector<va_piece> out;
+      for (va_piece p : s.pieces) {
+        if (p.end <= lo || p.start >= hi) continue;
+        p.start = std::max(p.start, lo);
+        p.end = std::min(p.end, hi);
+        out.push_back(p);
+      }
+      return out;
+    };
+    body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>vmap_lazy_nr " << s.lazy_nr
+         << " pages (lazy_max_pages " << s.lazy_max << "); widths are log2 of each piece's size</text>\n";
+    y += 20;
+    draw_region(body, y, "vmalloc range [" + hex(s.vmalloc_start) + ", " + hex(s.vmalloc_end) + "]",
+                clip(s.vmalloc_start, s.vmalloc_end));
+    draw_region(body, y, "modules range [" + hex(s.modules_vaddr) + ", " + hex(s.modules_end) + ")",
+                clip(s.modules_vaddr, s.modules_end));
+    int lx = MARGIN;
+    for (const va_kind k : {va_kind::busy, va_kind::lazy, va_kind::pooled, va_kind::free}) {
+      body << "<rect x='" << lx << "' y='" << y << "' width='12' height='12' fill='" << fill(k) << "'/><text x='" << lx + 16
+           << "' y='" << y + 11 << "' font-size='12'>" << name(k) << "</text>\n";
+      lx += 210;
+    }
+    body << "<rect x='" << lx << "' y='" << y << "' width='4' height='12' fill='#17375e'/><text x='" << lx + 8 << "' y='"
+         << y + 11 << "' font-size='12'>guard page</text>\n";
+    y += 30;
+  }
+  // The buddy map: each zone to scale, one row per order.
+  const int map_w = WIDTH - LABEL_W - 2 * MARGIN - 90;
+  for (const zone_view& z : s.zones) {
+    body << "<text x='" << MARGIN << "' y='" << y + 14 << "' font-weight='bold'>zone " << esc(z.name) << ": pfn ["
+         << hex(z.start_pfn) << ", " << hex(z.start_pfn + z.spanned) << "), " << z.free_pages << " pages free</text>\n";
+    y += 20;
+    const double scale = static_cast<double>(map_w) / static_cast<double>(z.spanned);
+    for (unsigned order = 0; order < buddy::NR_PAGE_ORDERS; ++order) {
+      const int row_h = 9;
+      body << "<text x='" << MARGIN << "' y='" << y + 8 << "' font-size='10'>order " << order << "</text>\n";
+      body << "<rect x='" << MARGIN + LABEL_W << "' y='" << y << "' width='" << map_w << "' height='" << row_h
+           << "' fill='#f2f2f2'/>\n";
+      for (const std::uint64_t pfn : z.blocks[order]) {
+        const double x0 = static_cast<double>(pfn - z.start_pfn) * scale;
+        const double w = std::max(1.0, static_cast<double>(std::uint64_t{1} << order) * scale);
+        char b[160];
+        std::snprintf(b, sizeof b, "<rect x='%.1f' y='%d' width='%.1f' height='%d' fill='hsl(%u,60%%,45%%)'/>\n",
+                      MARGIN + LABEL_W + x0, y, w, row_h, 200 - 17 * order);
+        body << b;
+      }
+      body << "<text x='" << MARGIN + LABEL_W + map_w + 6 << "' y='" << y + 8 << "' font-size='10'>nr_free "
+           << z.nr_free[order] << "</text>\n";
+      y += row_h + 2;
+    }
+    y += 12;
+  }
+  std::ostringstream os;
+  os << "<svg xmlns='http://www.w3.org/2000/svg' width='" << WIDTH << "' height='" << y + MARGIN
+     << "' font-family='sans-serif'>\n<rect width='100%' height='100%' fill='white'/>\n"
+     << body.str() << "</svg>\n";
+  return os.str();
+}
+
+bool write_svg(const std::string& path, const std::string& svg) {
+  std::ofstream f(path, std::ios::binary);
+  f << svg;
+  return static_cast<bool>(f);
+}
+
+}  // namespace mmref::picture

@@ -1,0 +1,65 @@
+// impl/picture/svg.hpp — pictures of a state, as SVG: the kernel virtual address space of
+// vmalloc (busy, lazy, pooled and free, guard pages) and the buddy allocator's free blocks by
+// order in each zone. `mmref show --svg FILE` draws one; failing properties attach the state
+// before and after the failing command.
+//
+// Synopsis
+//   va_piece                  one interval of the address space and what it is
+//   va_pieces(vs)             busy, lazy, pooled and free pieces of the vmalloc and modules
+//                             ranges, in address order
+//   snapshot(vs, pa)          what a picture shows, copied out (vs may be null: buddy only)
+//   svg_of(snapshot, title)   one SVG: the VA strip, then the buddy map of every zone
+//   svg_state(vs, pa, title)  svg_of(snapshot(vs, pa), title)
+//   write_svg(path, text)     the file, or false
+//
+// The VA picture is a strip of the pieces in address order, each as wide as log2 of its size
+// (so that a 4 KiB guard page and a 32 TiB free block are both visible), wrapped into rows, with
+// the address at the start of each row; busy areas show their guard page in a darker shade. The
+// buddy map draws each zone's pfn range to scale, one row per order (order 0 at the top), a mark
+// for each free block where it lies, with nr_free beside each row.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "impl/buddy/page_alloc.hpp"
+#include "impl/vmalloc/vmalloc.hpp"
+
+namespace mmref::picture {
+
+enum class va_kind { busy, lazy, pooled, free };
+
+struct va_piece {
+  std::uint64_t start = 0, end = 0;
+  va_kind kind = va_kind::free;
+  bool guard = false;  // busy: the last page is its guard page
+};
+
+std::vector<va_piece> va_pieces(const vmalloc::vmap_state& vs);
+
+// What a picture shows, copied out of the live state (cheap enough to take before every
+// command of a stateful test, and drawn only when one fails).
+struct zone_view {
+  std::string name;
+  std::uint64_t start_pfn = 0, spanned = 0;
+  std::int64_t free_pages = 0;
+  std::array<std::vector<std::uint64_t>, buddy::NR_PAGE_ORDERS> blocks{};  // free heads by order
+  std::array<std::uint64_t, buddy::NR_PAGE_ORDERS> nr_free{};
+};
+struct state_snapshot {
+  bool has_va = false;
+  std::uint64_t lazy_nr = 0, lazy_max = 0;
+  std::uint64_t vmalloc_start = 0, vmalloc_end = 0, modules_vaddr = 0, modules_end = 0;
+  std::vector<va_piece> pieces;
+  std::vector<zone_view> zones;
+};
+state_snapshot snapshot(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa);
+
+std::string svg_of(const state_snapshot& s, const std::string& title);
+std::string svg_state(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa, const std::string& title);
+
+bool write_svg(const std::string& path, const std::string& svg);
+
+}  // namespace mmref::picture
