@@ -61,6 +61,7 @@
 
 #include "impl/buddy/invariants.hpp"
 #include "impl/buddy/page_alloc.hpp"
+#include "props/pictures.hpp"
 #include "props/registry.hpp"
 
 namespace mmref::props {
@@ -1147,7 +1148,7 @@ rc::Gen<std::shared_ptr<const bd_command>> gen_command(const bd_plan& s) {
 
 // One case: boot, compare with the model, run a command sequence of at least `floor` (up to
 // the case's size) commands, and tag the case once with the events the allocator counted.
-void run_case(const buddy_config& cfg, variant v, bool big, int floor) {
+void run_case(const buddy_config& cfg, variant v, bool big, int floor, const std::string& property) {
   const auto env = make_env(cfg, v, big);
   bd_sut w(env);
   check_after(w, "boot");
@@ -1155,7 +1156,10 @@ void run_case(const buddy_config& cfg, variant v, bool big, int floor) {
   s0.env = env;
   const auto cmds = *rc::gen::withSize(
       [s0, floor](int size) { return rc::gen::resize(std::max(size, floor), rc::state::gen::commands(s0, gen_command)); });
-  rc::state::runAll(cmds, s0, w);
+  run_with_pictures(
+      cmds, s0, w, property,
+      [&env] { return std::make_unique<bd_sut>(env); },
+      [](const bd_sut& x, const std::string& title) { return picture::svg_state(nullptr, *x.pa, title); });
 
   const buddy_stats& st = w.pa->stats();
   const buddy_stats& sc = w.scenario;
@@ -1199,15 +1203,15 @@ void register_buddy_stateful(std::vector<property>& out, std::vector<property>& 
                   {"exit: oom_victim", 0.02},
                   {"exit: nofail_no_reclaim", 0.05},
                   {"exit: would_loop_forever", 0.08}},
-                 make_property([] { run_case((*gen_small_machine()).cfg, variant::sound, false, 20); })});
+                 make_property([] { run_case((*gen_small_machine()).cfg, variant::sound, false, 20, "buddy_stateful"); })});
   // 4 GiB: every check is O(frames) (~10 ms a command), so few cases of longer sequences.
   out.push_back({"buddy_stateful_default_machine", ids, "stateful", 6, 120,
                  {{"exit: fast_path", 0.5}, {"migratetype fallback", 0.5}},
-                 make_property([] { run_case(buddy_config::default_machine(), variant::sound, true, 50); })});
+                 make_property([] { run_case(buddy_config::default_machine(), variant::sound, true, 50, "buddy_stateful_default_machine"); })});
   negative.push_back({"negative__buddy_stateful_corrupt_nr_free", {"BD-ACCT"}, "negative", 100, 30, {},
-                      make_property([] { run_case((*gen_small_machine()).cfg, variant::corrupt_nr_free, false, 5); })});
+                      make_property([] { run_case((*gen_small_machine()).cfg, variant::corrupt_nr_free, false, 5, "negative__buddy_stateful_corrupt_nr_free"); })});
   negative.push_back({"negative__buddy_stateful_model_forgets_b7", {"BD-PARTITION", "BD-ACCT"}, "negative", 200, 40, {},
-                      make_property([] { run_case((*gen_small_machine()).cfg, variant::forget_b7, false, 10); })});
+                      make_property([] { run_case((*gen_small_machine()).cfg, variant::forget_b7, false, 10, "negative__buddy_stateful_model_forgets_b7"); })});
 }
 
 }  // namespace mmref::props

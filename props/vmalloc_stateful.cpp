@@ -23,10 +23,7 @@
 #include <rapidcheck.h>
 #include <rapidcheck/state.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +33,7 @@
 #include "impl/picture/svg.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
+#include "props/pictures.hpp"
 #include "props/registry.hpp"
 
 namespace mmref::props {
@@ -1016,53 +1014,6 @@ void tag(const vm_sut& w) {
   }
 }
 
-// rc::state::runAll, with the state drawn before and after a failing command: its report
-// gets two SVG files (impl/picture). The state before is rebuilt on failure by running the
-// commands before the failing one on a fresh system (the system is deterministic), so passing
-// runs pay nothing. The files of the last failing run stand, and RapidCheck runs the shrunk
-// sequence last.
-template <class Cmds>
-void run_with_pictures(const Cmds& cmds, const vm_plan& s0, vm_sut& w, const std::string& property) {
-  vm_plan cur = s0;
-  for (std::size_t i = 0; i < cmds.size(); ++i) {
-    const auto& c = cmds[i];
-    c->checkPreconditions(cur);
-    try {
-      c->run(cur, w);
-    } catch (const rc::detail::CaseResult& r) {
-      if (r.type != rc::detail::CaseResult::Type::Failure) throw;
-      std::ostringstream cmd;
-      c->show(cmd);
-      const std::string after = picture::svg_state(&w.vs, *w.bm.buddy, "after " + cmd.str());
-      std::string before;
-      try {
-        vm_sut again(w.env);
-        vm_plan p = s0;
-        for (std::size_t j = 0; j < i; ++j) {
-          cmds[j]->run(p, again);
-          cmds[j]->apply(p);
-        }
-        before = picture::svg_state(&again.vs, *again.bm.buddy, "before " + cmd.str());
-      } catch (...) {
-        before.clear();  // the rerun did not reach the failing command the same way
-      }
-      const std::filesystem::path dir =
-          std::filesystem::temp_directory_path() / ("mmref-pictures-" + std::to_string(::getpid()));
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
-      const std::string b = (dir / (property + "-before.svg")).string(), a = (dir / (property + "-after.svg")).string();
-      std::string note;
-      if (!picture::write_svg(a, after) || (!before.empty() && !picture::write_svg(b, before)))
-        note = "\n(the pictures could not be written to " + dir.string() + ")";
-      else
-        note = "\npictures of the state " + std::string(before.empty() ? "after " : "before and after ") + cmd.str() + ":\n" +
-               (before.empty() ? "" : "  " + b + "\n") + "  " + a;
-      throw rc::detail::CaseResult(rc::detail::CaseResult::Type::Failure, r.description + note);
-    }
-    c->apply(cur);
-  }
-}
-
 void run_case(const vm_env& env, int floor, const std::string& property, bool corrupt = false, bool always_fault = false) {
   vm_sut w(env);
   check_after(w, "boot");
@@ -1072,7 +1023,9 @@ void run_case(const vm_env& env, int floor, const std::string& property, bool co
   s0.always_fault = always_fault;
   const auto cmds = *rc::gen::withSize(
       [s0, floor](int size) { return rc::gen::resize(std::max(size, floor), rc::state::gen::commands(s0, gen_command)); });
-  run_with_pictures(cmds, s0, w, property);
+  run_with_pictures(
+      cmds, s0, w, property, [&env] { return std::make_unique<vm_sut>(env); },
+      [](const vm_sut& x, const std::string& title) { return picture::svg_state(&x.vs, *x.bm.buddy, title); });
   tag(w);
 }
 
