@@ -48,6 +48,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/hex.hpp"
 #include "model/frame_provider.hpp"
 #include "model/interval.hpp"
 #include "model/invariants.hpp"
@@ -104,11 +105,6 @@ bool trace_enabled() {
   return on;
 }
 
-std::string hex(std::uint64_t x) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(x));
-  return buf;
-}
 
 std::string leaf_text(const leaf_info& l) {
   return "{va " + hex(l.va) + " size " + hex(l.size) + " pfn " + hex(l.pfn) + " flags " + hex(l.flags) +

@@ -1,4 +1,5 @@
 // model/invariants.cpp — the live-state checkers for PT-WF and TLB-COHERENT.
+#include "model/hex.hpp"
 #include "model/invariants.hpp"
 
 #include <cstdio>
@@ -12,11 +13,6 @@ namespace mmref {
 
 namespace {
 
-std::string hex(std::uint64_t x) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(x));
-  return buf;
-}
 
 }  // namespace
 

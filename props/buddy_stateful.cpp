@@ -59,6 +59,7 @@
 #include <set>
 #include <sstream>
 
+#include "model/hex.hpp"
 #include "impl/buddy/invariants.hpp"
 #include "impl/buddy/page_alloc.hpp"
 #include "props/pictures.hpp"
@@ -70,11 +71,6 @@ namespace {
 
 using namespace mmref::buddy;
 
-std::string hex(std::uint64_t x) {
-  std::ostringstream os;
-  os << "0x" << std::hex << x;
-  return os.str();
-}
 
 constexpr std::uint64_t bit(unsigned order) { return std::uint64_t{1} << order; }
 

@@ -20,6 +20,7 @@
 #include <set>
 #include <sstream>
 
+#include "model/hex.hpp"
 #include "model/invariants.hpp"
 #include "model/machine.hpp"
 #include "props/registry.hpp"
@@ -28,11 +29,6 @@ namespace mmref::props {
 
 namespace {
 
-std::string hex(std::uint64_t x) {
-  std::ostringstream os;
-  os << "0x" << std::hex << x;
-  return os.str();
-}
 
 // ---------------------------------------------------------------------------------------
 // The environment of one test case: the machine and where commands draw addresses from.

@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "model/hex.hpp"
 #include "impl/buddy/page_alloc.hpp"
 #include "impl/vmalloc/slots.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
@@ -45,11 +46,6 @@ namespace {
 
 using namespace mmref::vmalloc;
 
-std::string hex(std::uint64_t x) {
-  std::ostringstream os;
-  os << "0x" << std::hex << x;
-  return os.str();
-}
 
 template <class T>
 rc::Gen<T> uniform(T lo, T hi) {

@@ -30,6 +30,7 @@
 #include <set>
 #include <sstream>
 
+#include "model/hex.hpp"
 #include "impl/picture/svg.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
@@ -43,11 +44,6 @@ namespace {
 using namespace mmref::vmalloc;
 using buddy::gfp_t;
 
-std::string hex(std::uint64_t x) {
-  std::ostringstream os;
-  os << "0x" << std::hex << x;
-  return os.str();
-}
 
 template <class T>
 rc::Gen<T> uniform(T lo, T hi) {

@@ -1,4 +1,5 @@
 // impl/buddy/invariants.cpp — the live-state checkers for the BD-* invariants.
+#include "model/hex.hpp"
 #include "impl/buddy/invariants.hpp"
 
 #include <algorithm>
@@ -10,11 +11,6 @@ namespace mmref::buddy {
 
 namespace {
 
-std::string hex(std::uint64_t x) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(x));
-  return buf;
-}
 
 struct block {
   std::uint64_t pfn;

@@ -1,4 +1,5 @@
 // impl/replay/from_trace.cpp — see from_trace.hpp.
+#include "model/hex.hpp"
 #include "impl/replay/from_trace.hpp"
 
 #include <algorithm>
@@ -118,11 +119,6 @@ std::optional<vm_event> to_vm_event(const trace::event& e) {
 
 namespace {
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 std::vector<area_line> to_area_lines(const std::vector<trace::vmallocinfo_entry>& lines) {
   std::vector<area_line> out;

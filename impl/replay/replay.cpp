@@ -1,5 +1,6 @@
 // impl/replay/replay.cpp — see replay.hpp for what is compared and how the state before the
 // trace is rebuilt.
+#include "model/hex.hpp"
 #include "impl/replay/replay.hpp"
 
 #include <algorithm>
@@ -23,11 +24,6 @@ using vmalloc::vmap_state;
 
 namespace {
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 std::uint64_t pages(std::uint64_t start, std::uint64_t end) { return (end - start) >> PAGE_SHIFT; }
 

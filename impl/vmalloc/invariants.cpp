@@ -1,4 +1,5 @@
 // impl/vmalloc/invariants.cpp — the VM-* checkers over a live vmap_state.
+#include "model/hex.hpp"
 #include "impl/vmalloc/invariants.hpp"
 
 #include <algorithm>
@@ -13,11 +14,6 @@ namespace mmref::vmalloc {
 
 namespace {
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-  return b;
-}
 std::string iv(std::uint64_t s, std::uint64_t e) { return "[" + hex(s) + ", " + hex(e) + ")"; }
 
 std::vector<const vmap_area*> areas(const va_tree& t) {

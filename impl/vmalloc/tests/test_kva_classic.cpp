@@ -17,6 +17,7 @@
 //   exists below. The address is checked against a brute-force search of the free gaps;
 //   cached_hole_size against a re-run of the walk over a std::map; the cache pointer against the
 //   rule of __free_vmap_area applied to a shadow list of records.
+#include "model/hex.hpp"
 #include "impl/vmalloc/kva_classic.hpp"
 
 #include <gtest/gtest.h>
@@ -53,11 +54,6 @@ u64 test_seed() {
   return seed;
 }
 
-std::string hex(u64 x) {
-  std::ostringstream o;
-  o << "0x" << std::hex << x;
-  return o.str();
-}
 std::string iv(u64 s, u64 e) { return "[" + hex(s) + ", " + hex(e) + ")"; }
 std::string iv(const std::optional<kva_interval>& i) { return i ? iv(i->start, i->end) : "none"; }
 std::string iv(const vmap_area* va) { return va != nullptr ? iv(va->va_start, va->va_end) : "none"; }
