@@ -88,6 +88,7 @@
 #include <vector>
 
 #include "impl/buddy/invariants.hpp"
+#include "impl/picture/svg.hpp"
 #include "impl/buddy/slots.hpp"
 #include "model/interval.hpp"
 #include "proofs/registry.hpp"
@@ -301,14 +302,40 @@ hyps frame_in_block_instances(const std::vector<block_ref>& bs, const zword& x, 
 // ---------------------------------------------------------------------------------------
 // A chain of lemmas as one goal (1)
 
+// A slot state in a counterexample, as a picture: the free blocks of the valid slots by order
+// in the zone, with nr_free and NR_FREE_PAGES as the state holds them.
+picture::state_snapshot snapshot_of(const zstate& s, const model_reader& value) {
+  picture::state_snapshot p;
+  picture::zone_view z;
+  z.start_pfn = value(s.zone_start.e);
+  z.spanned = value(s.zone_end.e) - z.start_pfn;
+  z.free_pages = static_cast<std::int64_t>(value(s.free_pages.e));
+  z.name = "K=" + std::to_string(K) + " slots";
+  for (unsigned o = 0; o < NR_PAGE_ORDERS; ++o) z.nr_free[o] = value(s.nr_free[o].e);
+  for (unsigned i = 0; i < K; ++i) {
+    if (value(s.slot[i].valid.e) == 0) continue;
+    const std::uint64_t pfn = value(s.slot[i].pfn.e), order = value(s.slot[i].order.e);
+    if (order < NR_PAGE_ORDERS)
+      z.blocks[order].push_back(pfn);
+    else
+      z.name += "; slot " + std::to_string(i) + " has order " + std::to_string(order) + " (not drawn)";
+  }
+  p.zones.push_back(std::move(z));
+  return p;
+}
+
+// The states a lemma relates (before and after a step), each with its label.
+using labelled_states = std::vector<std::pair<std::string, zstate>>;
+
 struct chain {
   std::vector<std::pair<std::string, goal>> parts;
   unsigned n = 0;
   std::string prefix;  // names the sub-chain when an ID has two (BD-ACCT: "counts: ", "total: ")
 
   std::string fresh(const std::string& what) { return "L" + std::to_string(n++) + "." + what + "."; }
-  // One lemma: its hypotheses are the preconditions of its own query.
-  void lemma(const std::string& name, const hyps& h, const zbool& claim) {
+  // One lemma: its hypotheses are the preconditions of its own query; the states, if given, are
+  // drawn for a counterexample.
+  void lemma(const std::string& name, const hyps& h, const zbool& claim, const labelled_states& states = {}) {
     named pre;
     named show;
     for (const auto& [hn, he] : h) {
@@ -316,7 +343,14 @@ struct chain {
       show.push_back({"hypothesis: " + hn, he.e});
     }
     show.push_back({"claim", claim.e});
-    parts.emplace_back(prefix + name, spec::make(std::move(pre), claim.e, std::move(show)));
+    goal g = spec::make(std::move(pre), claim.e, std::move(show));
+    if (!states.empty())
+      g.draw = [states](const model_reader& value) {
+        drawn_states d;
+        for (const auto& [label, st] : states) d.emplace_back(label, snapshot_of(st, value));
+        return d;
+      };
+    parts.emplace_back(prefix + name, std::move(g));
   }
 };
 
@@ -389,7 +423,7 @@ void free_begin_lemma(chain& c, const bounded_ops& ops, part id) {
     for (auto& i : frame_in_block_instances(bs, x, s)) h.push_back(std::move(i));
     claim = claim && iff(free_frames(m, x), covered(s, x) || in_block(x, pfn, order));
   }
-  c.lemma("begin", h, claim);
+  c.lemma("begin", h, claim, {{"before", s}, {"after", m.state}});
 }
 
 // A merge step at o, written out (6): the cases, on its input. idle: the block in hand has
@@ -457,7 +491,7 @@ void free_step_lemmas(chain& c, part id, unsigned o) {
     const zmerge n = merge_explicitly(mc, m, o);
     zbool claim = free_J(id, n, o + 1, x);
     if (id == part::partition) claim = claim && iff(free_frames(n, x), free_frames(m, x));
-    c.lemma("merge step " + std::to_string(o) + ", " + mc.what, h, claim);
+    c.lemma("merge step " + std::to_string(o) + ", " + mc.what, h, claim, {{"before", m.state}, {"after", n.state}});
   }
 }
 
@@ -491,7 +525,7 @@ void free_done_lemmas(chain& c, const bounded_ops& ops, part id) {
         break;
       }
     }
-    c.lemma("done, " + what, h, claim);
+    c.lemma("done, " + what, h, claim, {{"before", m.state}, {"after", t}});
   };
   if (id == part::total) {
     for (unsigned o = 0; o < NR_PAGE_ORDERS; ++o)
@@ -677,7 +711,7 @@ void alloc_take_lemmas(chain& c, part id) {
           h.push_back({"lemma__bd_disjoint__common_frame",
                        lemma_common_frame(k.pfn, s.slot[i].pfn, s.slot[i].order, k.pfn, k.order, s.zone_start, s.zone_end)});
     }
-    c.lemma("take, " + tc.what, h, claim);
+    c.lemma("take, " + tc.what, h, claim, {{"before", s}, {"after", sp.state}});
   }
 }
 
@@ -706,7 +740,7 @@ void alloc_expand_lemmas(chain& c, part id, unsigned hgt) {
         }
       }
     }
-    c.lemma("expand step " + std::to_string(hgt) + ", " + ec.what, h, claim);
+    c.lemma("expand step " + std::to_string(hgt) + ", " + ec.what, h, claim, {{"before", sp.state}, {"after", n.state}});
   }
 }
 
@@ -741,7 +775,7 @@ void alloc_done_lemmas(chain& c, const bounded_ops& ops, part id) {
         break;
       }
     }
-    c.lemma("done, " + what, h, claim);
+    c.lemma("done, " + what, h, claim, {{"before", sp.state}, {"after", t}});
   };
   one_case("nothing held", [](zsplit& sp) { sp.ok = F(); });
   if (id == part::total) {
@@ -875,8 +909,9 @@ std::vector<obligation> buddy_bounded_obligations(const bounded_ops& ops) {
                      for (const merge_case& mc : merge_cases()) {
                        const std::string p = c.fresh("step" + std::to_string(o) + "." + mc.what);
                        const zmerge m = fresh_merge(p);
+                       const zmerge n = ops.free_step(m, o);
                        c.lemma("step " + std::to_string(o) + ", " + mc.what, merge_case_hyps(mc, o, m),
-                               same_merge(ops.free_step(m, o), merge_explicitly(mc, m, o)));
+                               same_merge(n, merge_explicitly(mc, m, o)), {{"before", m.state}, {"after", n.state}});
                      }
                      // The cases cover every input.
                      const std::string p = c.fresh("step" + std::to_string(o) + ".cover");
@@ -899,8 +934,9 @@ std::vector<obligation> buddy_bounded_obligations(const bounded_ops& ops) {
                      const std::string p = c.fresh("take." + tc.what);
                      const zword request = zword::var(p + "request_order");
                      const zstate s = fresh_state(p);
-                     c.lemma(tc.what, take_case_hyps(tc, s, request),
-                             same_split(ops.alloc_take(s, request), take_explicitly(tc, s, request)));
+                     const zsplit sp = ops.alloc_take(s, request);
+                     c.lemma(tc.what, take_case_hyps(tc, s, request), same_split(sp, take_explicitly(tc, s, request)),
+                             {{"before", s}, {"after", sp.state}});
                    }
                    // The cases cover every state whose free blocks have valid orders (BD-ALIGN),
                    // in two steps (at once, cvc5 does not finish): the smallest order >= request
@@ -950,8 +986,9 @@ std::vector<obligation> buddy_bounded_obligations(const bounded_ops& ops) {
                      for (const expand_case& ec : expand_cases()) {
                        const std::string p = c.fresh("expand" + std::to_string(hgt) + "." + ec.what);
                        const zsplit sp = fresh_split(p);
+                       const zsplit n = ops.alloc_expand_step(sp, hgt);
                        c.lemma("step " + std::to_string(hgt) + ", " + ec.what, expand_case_hyps(ec, hgt, sp),
-                               same_split(ops.alloc_expand_step(sp, hgt), expand_explicitly(ec, sp, hgt)));
+                               same_split(n, expand_explicitly(ec, sp, hgt)), {{"before", sp.state}, {"after", n.state}});
                      }
                    // The cases cover every split, but one whose half finds no free slot: the step
                    // drops the half and `fits` turns false for good (outside the bound).

@@ -49,6 +49,29 @@ std::string model_text(const z3::model& m, const goal& g) {
   return os.str();
 }
 
+std::uint64_t model_value(const z3::model& m, const z3::expr& e) {
+  const z3::expr v = m.eval(e, true);
+  if (v.is_true()) return 1;
+  if (v.is_false()) return 0;
+  std::uint64_t u = 0;
+  if (v.is_numeral() && Z3_get_numeral_uint64(v.ctx(), v, &u)) return u;
+  throw std::runtime_error("a drawn term has no 64-bit value in the model: " + v.to_string());
+}
+
+// The pictures of a counterexample's states, one file per state.
+std::vector<std::filesystem::path> draw_counterexample(const z3::model& m, const goal& g, const std::string& file_name) {
+  std::vector<std::filesystem::path> files;
+  const drawn_states states = g.draw([&](const z3::expr& e) { return model_value(m, e); });
+  const std::filesystem::path dir = picture::pictures_dir();
+  for (const auto& [label, snap] : states) {
+    const std::filesystem::path f = dir / (file_name + "." + label + ".svg");
+    if (!picture::write_svg(f.string(), picture::svg_of(snap, file_name + ": " + label)))
+      throw std::runtime_error("cannot write " + f.string());
+    files.push_back(f);
+  }
+  return files;
+}
+
 std::filesystem::path default_emit_dir() {
   static const std::filesystem::path dir = [] {
     std::filesystem::path d = std::filesystem::temp_directory_path() / ("mmref-smt2-" + std::to_string(::getpid()));
@@ -156,7 +179,17 @@ proof_result discharge_goal(const std::string& file_name, const goal& g, unsigne
     s.set(p);
     s.from_string(text.c_str());
     r.z3 = from_check(s.check());
-    if (r.z3 == verdict::violated) r.counterexample = model_text(s.get_model(), g);
+    if (r.z3 == verdict::violated) {
+      const z3::model m = s.get_model();
+      r.counterexample = model_text(m, g);
+      if (g.draw) {
+        try {
+          r.pictures = draw_counterexample(m, g, file_name);
+        } catch (const std::exception& e) {
+          r.detail = std::string("(no pictures: ") + e.what() + ")";  // the verdict stands
+        }
+      }
+    }
     if (r.z3 == verdict::unknown) r.detail = "z3: " + s.reason_unknown();
     // Non-vacuity: the preconditions alone are satisfiable.
     if (r.z3 == verdict::proved && !g.pre.empty()) {
@@ -185,6 +218,19 @@ proof_result discharge_goal(const std::string& file_name, const goal& g, unsigne
   return r;
 }
 }  // namespace
+
+std::string failure_report(const proof_result& r, const std::string& indent) {
+  std::ostringstream m;
+  m << indent << "z3 " << verdict_text(r.z3) << ", cvc5 " << verdict_text(r.cvc5) << "\n";
+  if (!r.counterexample.empty()) m << indent << "counterexample (Z3 model):\n" << r.counterexample;
+  if (!r.detail.empty()) m << indent << r.detail << "\n";
+  if (!r.cvc5_output.empty()) m << indent << "cvc5 said: " << r.cvc5_output << "\n";
+  if (!r.smt2.empty()) m << indent << "SMT-LIB: " << r.smt2.string() << "\n";
+  for (const std::filesystem::path& p : r.pictures) m << indent << "picture: " << p.string() << "\n";
+  m << indent << "reproduce: mmref prove --only " << r.name
+    << (r.failed_part >= 0 ? " --part " + std::to_string(r.failed_part) : std::string()) << " --solver both\n";
+  return m.str();
+}
 
 std::string smtlib_of(const obligation& o, z3::context& ctx) {
   zscope scope(ctx);
@@ -265,6 +311,7 @@ proof_result discharge(const obligation& o, const solver_opts& opts) {
       r.z3 = p.z3;
       r.cvc5 = p.cvc5;
       r.counterexample = p.counterexample;
+      r.pictures = p.pictures;
       r.cvc5_output = p.cvc5_output;
       r.smt2 = p.smt2;
       r.detail = part.empty() ? p.detail : "part " + std::to_string(i) + " (" + part + ")" + (p.detail.empty() ? "" : ": " + p.detail);

@@ -16,6 +16,10 @@
 //   discharge(o, opts)   Z3: preconditions ∧ ¬claim must be unsat; the preconditions alone
 //                        must be sat (non-vacuity); the exact assertions are exported as
 //                        SMT-LIB 2 (QF_BV) and, with cvc5, re-checked by a separate process.
+//                        A counterexample to a goal that draws its states (the bounded proofs:
+//                        the state before the operation and after) gets their pictures in
+//                        $TMPDIR/mmref-pictures-<pid>/<file>.<label>.svg.
+//   failure_report(r)    what `mmref prove` and the proof tests print for a failure.
 //
 // Budgets: Z3 runs under a deterministic rlimit; cvc5 under its own rlimit, both with an
 // OS-level timeout as a backstop. `unknown` from either is "not agreed".
@@ -30,12 +34,21 @@
 #include <utility>
 #include <vector>
 
+#include "impl/picture/svg.hpp"
+
 namespace mmref::proofs {
+
+// Reads a term's value in a counterexample: a bit-vector as a word, a Boolean as 0 or 1.
+using model_reader = std::function<std::uint64_t(const z3::expr&)>;
+// The states a counterexample describes (the state before the operation, the one after), each
+// with its label, drawn for the report (impl/picture).
+using drawn_states = std::vector<std::pair<std::string, picture::state_snapshot>>;
 
 struct goal {
   std::vector<std::pair<std::string, z3::expr>> pre;  // named preconditions
   z3::expr claim;
   std::vector<std::pair<std::string, z3::expr>> show;  // shown in a counterexample
+  std::function<drawn_states(const model_reader&)> draw = nullptr;  // unset: no pictures
 };
 
 struct obligation {
@@ -70,6 +83,7 @@ struct proof_result {
   verdict z3 = verdict::skipped;
   double z3_seconds = 0;
   std::string counterexample;        // Z3's model values, when violated
+  std::vector<std::filesystem::path> pictures;  // SVGs of the counterexample's states, if the goal draws them
   bool nonvacuous_checked = false;   // false when there are no preconditions
   verdict cvc5 = verdict::skipped;
   double cvc5_seconds = 0;
@@ -85,6 +99,11 @@ struct proof_result {
 
 const std::vector<obligation>& all_obligations();
 proof_result discharge(const obligation& o, const solver_opts& opts);
+
+// The report of a result that is not agreed, each line indented by `indent`: the verdicts, the
+// counterexample, what went wrong, what cvc5 said, the SMT-LIB file, the pictures, and the
+// command that reproduces it.
+std::string failure_report(const proof_result& r, const std::string& indent);
 
 // The SMT-LIB 2 text of exactly the assertions Z3 checks for `o` (preconditions and the
 // negated claim), with its logic set; for an obligation with parts, the first part.

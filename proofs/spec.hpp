@@ -42,7 +42,7 @@ inline z3::expr low_bits_zero(const z3::expr& v, unsigned bits) {
 // Builds a goal from zword/zbool pieces.
 inline goal make(std::vector<std::pair<std::string, z3::expr>> pre, const z3::expr& claim,
                  std::vector<std::pair<std::string, z3::expr>> show) {
-  return goal{std::move(pre), claim, std::move(show)};
+  return goal{std::move(pre), claim, std::move(show), nullptr};
 }
 
 }  // namespace mmref::proofs::spec

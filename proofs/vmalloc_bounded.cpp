@@ -117,10 +117,12 @@
 #include <utility>
 #include <vector>
 
+#include "impl/picture/svg.hpp"
 #include "impl/vmalloc/invariants.hpp"
 #include "impl/vmalloc/slots.hpp"
 #include "impl/vmalloc/va_core.hpp"
 #include "model/align.hpp"
+#include "model/hex.hpp"
 #include "model/interval.hpp"
 #include "model/pte.hpp"
 #include "proofs/registry.hpp"
@@ -329,22 +331,6 @@ zbool carried(vid v, const vzstate& t) { return v == vid::no_reuse ? inv_tiling(
 // ---------------------------------------------------------------------------------------
 // A chain of lemmas as one obligation's parts
 
-struct chain {
-  std::vector<std::pair<std::string, goal>> parts;
-  unsigned n = 0;
-
-  std::string fresh(const std::string& what) { return "L" + std::to_string(n++) + "." + what + "."; }
-  void lemma(const std::string& name, const hyps& h, const zbool& claim, named show = {}) {
-    named pre;
-    for (const auto& [hn, he] : h) {
-      pre.push_back({hn, he.e});
-      show.push_back({"hypothesis: " + hn, he.e});
-    }
-    show.push_back({"claim", claim.e});
-    parts.emplace_back(name, spec::make(std::move(pre), claim.e, std::move(show)));
-  }
-};
-
 named show_state(const vzstate& s, const std::string& tag) {
   named v;
   for (unsigned i = 0; i < K; ++i) {
@@ -357,12 +343,62 @@ named show_state(const vzstate& s, const std::string& tag) {
   return v;
 }
 
+// A slot state in a counterexample, as a picture: the used slots in slot order (not sorted: a
+// counterexample may be out of order), each with its number, in one strip.
+picture::state_snapshot snapshot_of(const vzstate& s, const model_reader& value) {
+  picture::state_snapshot p;
+  p.has_va = true;
+  p.lazy_nr = value(s.lazy_nr.e);
+  p.vmalloc_start = value(s.lo.e);
+  p.vmalloc_end = value(s.hi.e);
+  p.strip_title = "the slots in slot order, K=" + std::to_string(K) + ", window [lo, hi) = [" + hex(p.vmalloc_start) + ", " +
+                  hex(p.vmalloc_end) + ")";
+  for (unsigned i = 0; i < K; ++i) {
+    const std::uint64_t kind = value(s.slot[i].kind.e);
+    if (kind == VA_EMPTY) continue;
+    const picture::va_kind k = kind == VA_BUSY ? picture::va_kind::busy : kind == VA_LAZY ? picture::va_kind::lazy : picture::va_kind::free;
+    picture::va_piece x{value(s.slot[i].start.e), value(s.slot[i].end.e), k, false, "slot " + std::to_string(i)};
+    if (x.start >= x.end) x.note += " (start >= end)";
+    p.pieces.push_back(std::move(x));
+  }
+  return p;
+}
+
+// The states a lemma relates (before and after an operation), each with its label.
+using labelled_states = std::vector<std::pair<std::string, vzstate>>;
+
+struct chain {
+  std::vector<std::pair<std::string, goal>> parts;
+  unsigned n = 0;
+
+  std::string fresh(const std::string& what) { return "L" + std::to_string(n++) + "." + what + "."; }
+  // One lemma; the states, if given, are shown in a counterexample and drawn.
+  void lemma(const std::string& name, const hyps& h, const zbool& claim, named show = {}, const labelled_states& states = {}) {
+    for (const auto& [label, st] : states)
+      for (auto& x : show_state(st, label + ": ")) show.push_back(std::move(x));
+    named pre;
+    for (const auto& [hn, he] : h) {
+      pre.push_back({hn, he.e});
+      show.push_back({"hypothesis: " + hn, he.e});
+    }
+    show.push_back({"claim", claim.e});
+    goal g = spec::make(std::move(pre), claim.e, std::move(show));
+    if (!states.empty())
+      g.draw = [states](const model_reader& value) {
+        drawn_states d;
+        for (const auto& [label, st] : states) d.emplace_back(label, snapshot_of(st, value));
+        return d;
+      };
+    parts.emplace_back(name, std::move(g));
+  }
+};
+
 // The last part of a VM-DISJOINT or VM-NO-REUSE obligation: the partition implies it.
 void partition_is(chain& c, vid v) {
   const std::string p = c.fresh("partition");
   const vzstate t = fresh_state(p);
   c.lemma(std::string("VM-PARTITION implies ") + id_text(v), {{"VM-PARTITION", inv_tiling(t)}},
-          v == vid::disjoint ? inv_vm_disjoint(t) : inv_vm_no_reuse(t), show_state(t, ""));
+          v == vid::disjoint ? inv_vm_disjoint(t) : inv_vm_no_reuse(t), {}, {{"the state", t}});
 }
 
 
@@ -594,9 +630,8 @@ std::vector<std::pair<std::string, goal>> alloc_explicit_chain(const vmalloc_bou
     zbool claim = same_slots(r.state, e) && iff(r.ok, ac.t == NOTHING_FIT ? F() : T());
     if (ac.t != NOTHING_FIT) claim = claim && eq(r.fit, lit(ac.t)) && eq(r.addr, carve_at(s, ac.j, q).nva);
     named show = {{"ok", r.ok.e}, {"addr", r.addr.e}, {"fit", r.fit.e}};
-    for (auto& x : show_state(s, "before: ")) show.push_back(std::move(x));
-    for (auto& x : show_state(r.state, "after: ")) show.push_back(std::move(x));
-    c.lemma(ac.name(), h, claim, std::move(show));
+    const labelled_states states{{"before", s}, {"after", r.state}};
+    c.lemma(ac.name(), h, claim, std::move(show), states);
   }
   return std::move(c.parts);
 }
@@ -612,9 +647,8 @@ std::vector<std::pair<std::string, goal>> lazy_free_explicit_chain(const vmalloc
     const zbool claim = same_slots(r.state, e) && iff(r.ok, mc.acts ? T() : F()) && iff(r.merged.prev, mc.prev ? T() : F()) &&
                         iff(r.merged.next, mc.next ? T() : F());
     named show = {{"ok", r.ok.e}, {"merged prev", r.merged.prev.e}, {"merged next", r.merged.next.e}};
-    for (auto& x : show_state(s, "before: ")) show.push_back(std::move(x));
-    for (auto& x : show_state(r.state, "after: ")) show.push_back(std::move(x));
-    c.lemma(mc.name(), merge_case_hyps(s, mc, VA_BUSY, VA_LAZY, idx), claim, std::move(show));
+    const labelled_states states{{"before", s}, {"after", r.state}};
+    c.lemma(mc.name(), merge_case_hyps(s, mc, VA_BUSY, VA_LAZY, idx), claim, std::move(show), states);
   }
   return std::move(c.parts);
 }
@@ -628,9 +662,9 @@ std::vector<std::pair<std::string, goal>> purge_step_explicit_chain(const vmallo
     const vzstate e = merge_explicitly(m.state, mc, VA_FREE, m.state.lazy_nr);
     const zbool claim = same_slots(r.state, e) && eq(r.flush_start, m.flush_start) && eq(r.flush_end, m.flush_end) &&
                         iff(r.purged, m.purged);
-    named show = show_state(m.state, "before: ");
-    for (auto& x : show_state(r.state, "after: ")) show.push_back(std::move(x));
-    c.lemma(mc.name(), merge_case_hyps(m.state, mc, VA_LAZY, VA_FREE, lit(mc.i)), claim, std::move(show));
+    named show;
+    const labelled_states states{{"before", m.state}, {"after", r.state}};
+    c.lemma(mc.name(), merge_case_hyps(m.state, mc, VA_LAZY, VA_FREE, lit(mc.i)), claim, std::move(show), states);
   }
   return std::move(c.parts);
 }
@@ -656,12 +690,11 @@ std::vector<std::pair<std::string, goal>> alloc_chain(const vmalloc_bounded_ops&
     const vzalloc r = ops.alloc(s, lit(ac.j), q.size, q.align, q.vstart, q.vend);
     const vzstate t = alloc_explicitly(s, q.size, ac, a, r.state.lazy_nr);
     named show = {{"size", q.size.e}, {"nva", a.e}};
-    for (auto& x : show_state(s, "before: ")) show.push_back(std::move(x));
-    for (auto& x : show_state(t, "after: ")) show.push_back(std::move(x));
+    const labelled_states states{{"before", s}, {"after", t}};
     if (v == vid::lazy_acct)
-      c.lemma("the sum, " + ac.name(), h, eq(lazy_pages(t), lazy_pages(s)), std::move(show));
+      c.lemma("the sum, " + ac.name(), h, eq(lazy_pages(t), lazy_pages(s)), std::move(show), states);
     else
-      c.lemma(ac.name(), h, carried(v, t), std::move(show));
+      c.lemma(ac.name(), h, carried(v, t), std::move(show), states);
   }
   // VM-LAZY-ACCT: alloc leaves the counter alone, whatever the slot and the outcome.
   if (v == vid::lazy_acct)
@@ -744,14 +777,14 @@ std::vector<std::pair<std::string, goal>> lazy_free_chain(const vmalloc_bounded_
     for (auto& x : merge_case_hyps(s, mc, VA_BUSY, VA_LAZY, lit(mc.i))) h.push_back(std::move(x));
     const vzlazy r = ops.lazy_free(s, lit(mc.i));
     const vzstate t = merge_explicitly(s, mc, VA_LAZY, r.state.lazy_nr);
-    named show = show_state(s, "before: ");
-    for (auto& x : show_state(t, "after: ")) show.push_back(std::move(x));
+    named show;
+    const labelled_states states{{"before", s}, {"after", t}};
     if (v == vid::lazy_acct) {
       const zword d = zword::var(p + "d");
       h.push_back({"d is the freed area's page numbers", eq(d, page_numbers(s.slot[mc.i]))});
-      c.lemma("the sum, " + mc.name(), h, eq(lazy_pages(t), lazy_pages(s) + d), std::move(show));
+      c.lemma("the sum, " + mc.name(), h, eq(lazy_pages(t), lazy_pages(s) + d), std::move(show), states);
     } else {
-      c.lemma(mc.name(), h, carried(v, t), std::move(show));
+      c.lemma(mc.name(), h, carried(v, t), std::move(show), states);
     }
   }
   if (v == vid::disjoint || v == vid::no_reuse) partition_is(c, v);
@@ -815,9 +848,9 @@ void purge_lazy_acct_parts(chain& c, const vmalloc_bounded_ops& ops) {
     const zword d = zword::var(p + "d");
     hyps h = merge_case_hyps(m.state, mc, VA_LAZY, VA_FREE, lit(mc.i));
     h.push_back({"d is the purged area's page numbers", eq(d, page_numbers(m.state.slot[mc.i]))});
-    named show = show_state(m.state, "before: ");
-    for (auto& y : show_state(t, "after: ")) show.push_back(std::move(y));
-    c.lemma("the sum, step " + mc.name(), h, eq(lazy_pages(t) + d, lazy_pages(m.state)), std::move(show));
+    named show;
+    const labelled_states states{{"before", m.state}, {"after", t}};
+    c.lemma("the sum, step " + mc.name(), h, eq(lazy_pages(t) + d, lazy_pages(m.state)), std::move(show), states);
   }
 }
 
@@ -843,10 +876,10 @@ std::vector<std::pair<std::string, goal>> purge_chain(const vmalloc_bounded_ops&
               iff(free_or_lazy(n.state, x), free_or_lazy(m.state, x));
     hyps h{{"J_" + std::to_string(i), purge_J(id, m, i)}};
     for (auto& y : merge_case_hyps(m.state, mc, VA_LAZY, VA_FREE, lit(mc.i))) h.push_back(std::move(y));
-    named show = show_state(m.state, "before: ");
-    for (auto& y : show_state(n.state, "after: ")) show.push_back(std::move(y));
+    named show;
+    const labelled_states states{{"before", m.state}, {"after", n.state}};
     show.push_back({"x", x.e});
-    c.lemma("step " + mc.name(), h, claim, std::move(show));
+    c.lemma("step " + mc.name(), h, claim, std::move(show), states);
   }
   if (id == pj::purge) {
     // After the last step: nothing lazy, the free tree coalesced, and with VM-LAZY-ACCT (its

@@ -13,7 +13,6 @@
 #pragma once
 
 #include <rapidcheck.h>
-#include <unistd.h>
 
 #include <cstddef>
 #include <filesystem>
@@ -49,10 +48,7 @@ void run_with_pictures(const Cmds& cmds, const Model& s0, Sut& w, const std::str
       } catch (...) {
         before.clear();  // the rerun did not reach the failing command the same way
       }
-      const std::filesystem::path dir =
-          std::filesystem::temp_directory_path() / ("mmref-pictures-" + std::to_string(::getpid()));
-      std::error_code ec;
-      std::filesystem::create_directories(dir, ec);
+      const std::filesystem::path dir = picture::pictures_dir();
       const std::string b = (dir / (property + "-before.svg")).string(), a = (dir / (property + "-after.svg")).string();
       std::string note;
       if (!picture::write_svg(a, after) || (!before.empty() && !picture::write_svg(b, before)))

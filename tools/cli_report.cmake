@@ -3,7 +3,9 @@
 #   EXPECT_RC      its exit code;
 #   JUNIT, JSON    the report files (removed first): written when EXPECT_RC is not 2 (the JSON
 #                  must parse and its summary.exit_code be EXPECT_RC), absent when it is 2;
-#   JUNIT_HAS, JUNIT_LACKS, JSON_HAS, STDOUT_LACKS   strings separated by |.
+#   FILE           another file the command writes (removed first, must exist after), with
+#                  FILE_HAS;
+#   JUNIT_HAS, JUNIT_LACKS, JSON_HAS, FILE_HAS, STDOUT_LACKS   strings separated by |.
 cmake_minimum_required(VERSION 3.25)
 set(cmd)
 set(after OFF)
@@ -18,7 +20,7 @@ endforeach()
 if(NOT cmd)
   message(FATAL_ERROR "cli_report.cmake: no command after --")
 endif()
-foreach(f IN ITEMS ${JUNIT} ${JSON})
+foreach(f IN ITEMS ${JUNIT} ${JSON} ${FILE})
   file(REMOVE "${f}")
   get_filename_component(dir "${f}" DIRECTORY)
   file(MAKE_DIRECTORY "${dir}")
@@ -70,4 +72,11 @@ if(JSON AND NOT EXPECT_RC EQUAL 2)
     message(FATAL_ERROR "${JSON}: summary.exit_code is ${code}, expected ${EXPECT_RC}")
   endif()
   expect("${JSON}" "${json}" "${JSON_HAS}" "")
+endif()
+if(FILE)
+  if(NOT EXISTS "${FILE}")
+    message(FATAL_ERROR "${FILE} was not written")
+  endif()
+  file(READ "${FILE}" text)
+  expect("${FILE}" "${text}" "${FILE_HAS}" "")
 endif()

@@ -107,15 +107,7 @@ row prove_one(const proofs::obligation& o, const proofs::solver_opts& opts, bool
   x.result = std::string("z3 ") + proofs::verdict_text(r.z3) + (opts.cvc5 ? std::string(", cvc5 ") + proofs::verdict_text(r.cvc5) : "") +
              (r.parts > 1 ? " (" + std::to_string(r.parts) + " parts)" : "");
   if (!r.ok()) {
-    std::ostringstream m;
-    m << "  " << x.result << "\n";
-    if (!r.counterexample.empty()) m << "  counterexample (Z3 model):\n" << r.counterexample;
-    if (!r.detail.empty()) m << "  " << r.detail << "\n";
-    if (!r.cvc5_output.empty()) m << "  cvc5 said: " << r.cvc5_output << "\n";
-    m << "  SMT-LIB: " << r.smt2.string() << "\n"
-      << "  reproduce: mmref prove --only " << o.name
-      << (r.failed_part >= 0 ? " --part " + std::to_string(r.failed_part) : std::string()) << " --solver both\n";
-    x.message = m.str();
+    x.message = proofs::failure_report(r, "  ");
     if (print_failure)
       std::cout << "\nFAILED " << o.name << " (proves " << o.proves << ", " << o.kind << ", " << o.bound << ")\n"
                 << x.message << "\n";

@@ -1,5 +1,8 @@
 // impl/picture/svg.cpp — see svg.hpp.
+#include "model/hex.hpp"
 #include "impl/picture/svg.hpp"
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -11,11 +14,6 @@ namespace mmref::picture {
 
 namespace {
 
-std::string hex(std::uint64_t v) {
-  char b[24];
-  std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-  return b;
-}
 
 std::string esc(const std::string& s) {
   std::string o;
@@ -87,7 +85,11 @@ void draw_region(std::ostringstream& os, int& y, const std::string& title, const
     const int px = MARGIN + LABEL_W + x;
     os << "<rect x='" << px << "' y='" << y << "' width='" << w << "' height='" << ROW_H << "' fill='" << fill(p.kind)
        << "' stroke='#ffffff' stroke-width='1'><title>" << name(p.kind) << " [" << hex(p.start) << ", " << hex(p.end) << ") "
-       << size_text(p.end - p.start) << (p.guard ? ", last page the guard" : "") << "</title></rect>\n";
+       << size_text(p.end - p.start) << (p.guard ? ", last page the guard" : "") << (p.note.empty() ? "" : ", " + esc(p.note))
+       << "</title></rect>\n";
+    if (!p.note.empty() && w >= 28)
+      os << "<text x='" << px + 3 << "' y='" << y + 15 << "' font-size='10' fill='" << (p.kind == va_kind::free ? "#000" : "#fff")
+         << "'>" << esc(p.note) << "</text>\n";
     if (p.guard)
       os << "<rect x='" << px + w - 4 << "' y='" << y << "' width='3' height='" << ROW_H << "' fill='#17375e'/>\n";
     x += w;
@@ -102,13 +104,13 @@ std::vector<va_piece> va_pieces(const vmalloc::vmap_state& vs) {
   for (const vmalloc::list_head* l = vs.busy().head.next; l != &vs.busy().head; l = l->next) {
     const vmalloc::vmap_area* va = vmalloc::va_of_list(l);
     const bool guard = va->vm != nullptr && !(va->vm->flags & vmalloc::VM_NO_GUARD);
-    all.push_back({va->va_start, va->va_end, va_kind::busy, guard});
+    all.push_back({va->va_start, va->va_end, va_kind::busy, guard, ""});
   }
   for (const vmalloc::list_head* l = vs.lazy().head.next; l != &vs.lazy().head; l = l->next)
-    all.push_back({vmalloc::va_of_list(l)->va_start, vmalloc::va_of_list(l)->va_end, va_kind::lazy, false});
+    all.push_back({vmalloc::va_of_list(l)->va_start, vmalloc::va_of_list(l)->va_end, va_kind::lazy, false, ""});
   if (vs.pools)
-    for (const vmalloc::kva_interval& p : vs.pools->pooled()) all.push_back({p.start, p.end, va_kind::pooled, false});
-  for (const vmalloc::kva_interval& f : vs.kva().free_intervals()) all.push_back({f.start, f.end, va_kind::free, false});
+    for (const vmalloc::kva_interval& p : vs.pools->pooled()) all.push_back({p.start, p.end, va_kind::pooled, false, ""});
+  for (const vmalloc::kva_interval& f : vs.kva().free_intervals()) all.push_back({f.start, f.end, va_kind::free, false, ""});
   std::sort(all.begin(), all.end(), [](const va_piece& a, const va_piece& b) { return a.start < b.start; });
   return all;
 }
@@ -165,13 +167,18 @@ std::string svg_of(const state_snapshot& s, const std::string& title) {
       }
       return out;
     };
-    body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>vmap_lazy_nr " << s.lazy_nr
-         << " pages (lazy_max_pages " << s.lazy_max << "); widths are log2 of each piece's size</text>\n";
+    body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>vmap_lazy_nr " << s.lazy_nr << " pages"
+         << (s.lazy_max != 0 ? " (lazy_max_pages " + std::to_string(s.lazy_max) + ")" : std::string())
+         << "; widths are log2 of each piece's size</text>\n";
     y += 20;
-    draw_region(body, y, "vmalloc range [" + hex(s.vmalloc_start) + ", " + hex(s.vmalloc_end) + "]",
-                clip(s.vmalloc_start, s.vmalloc_end));
-    draw_region(body, y, "modules range [" + hex(s.modules_vaddr) + ", " + hex(s.modules_end) + ")",
-                clip(s.modules_vaddr, s.modules_end));
+    if (!s.strip_title.empty()) {
+      draw_region(body, y, s.strip_title, s.pieces);
+    } else {
+      draw_region(body, y, "vmalloc range [" + hex(s.vmalloc_start) + ", " + hex(s.vmalloc_end) + "]",
+                  clip(s.vmalloc_start, s.vmalloc_end));
+      draw_region(body, y, "modules range [" + hex(s.modules_vaddr) + ", " + hex(s.modules_end) + ")",
+                  clip(s.modules_vaddr, s.modules_end));
+    }
     int lx = MARGIN;
     for (const va_kind k : {va_kind::busy, va_kind::lazy, va_kind::pooled, va_kind::free}) {
       body << "<rect x='" << lx << "' y='" << y << "' width='12' height='12' fill='" << fill(k) << "'/><text x='" << lx + 16
@@ -188,18 +195,22 @@ std::string svg_of(const state_snapshot& s, const std::string& title) {
     body << "<text x='" << MARGIN << "' y='" << y + 14 << "' font-weight='bold'>zone " << esc(z.name) << ": pfn ["
          << hex(z.start_pfn) << ", " << hex(z.start_pfn + z.spanned) << "), " << z.free_pages << " pages free</text>\n";
     y += 20;
-    const double scale = static_cast<double>(map_w) / static_cast<double>(z.spanned);
+    const double scale = static_cast<double>(map_w) / static_cast<double>(std::max<std::uint64_t>(1, z.spanned));
     for (unsigned order = 0; order < buddy::NR_PAGE_ORDERS; ++order) {
       const int row_h = 9;
       body << "<text x='" << MARGIN << "' y='" << y + 8 << "' font-size='10'>order " << order << "</text>\n";
       body << "<rect x='" << MARGIN + LABEL_W << "' y='" << y << "' width='" << map_w << "' height='" << row_h
            << "' fill='#f2f2f2'/>\n";
       for (const std::uint64_t pfn : z.blocks[order]) {
-        const double x0 = static_cast<double>(pfn - z.start_pfn) * scale;
-        const double w = std::max(1.0, static_cast<double>(std::uint64_t{1} << order) * scale);
-        char b[160];
-        std::snprintf(b, sizeof b, "<rect x='%.1f' y='%d' width='%.1f' height='%d' fill='hsl(%u,60%%,45%%)'/>\n",
-                      MARGIN + LABEL_W + x0, y, w, row_h, 200 - 17 * order);
+        // A block outside the zone (a proof's counterexample may hold one) is a red mark at the
+        // edge it lies beyond, its pfn in the tooltip.
+        const bool outside = pfn < z.start_pfn || pfn - z.start_pfn >= z.spanned;
+        const double x0 = outside ? (pfn < z.start_pfn ? 0.0 : map_w - 2.0) : static_cast<double>(pfn - z.start_pfn) * scale;
+        const double w = outside ? 2.0 : std::max(1.0, static_cast<double>(std::uint64_t{1} << order) * scale);
+        char b[200];
+        std::snprintf(b, sizeof b, "<rect x='%.1f' y='%d' width='%.1f' height='%d' fill='%s'><title>pfn 0x%llx order %u%s</title></rect>\n",
+                      MARGIN + LABEL_W + x0, y, w, row_h, outside ? "#d00000" : ("hsl(" + std::to_string(200 - 17 * order) + ",60%,45%)").c_str(),
+                      static_cast<unsigned long long>(pfn), order, outside ? ", outside the zone" : "");
         body << b;
       }
       body << "<text x='" << MARGIN + LABEL_W + map_w + 6 << "' y='" << y + 8 << "' font-size='10'>nr_free "
@@ -219,6 +230,13 @@ bool write_svg(const std::string& path, const std::string& svg) {
   std::ofstream f(path, std::ios::binary);
   f << svg;
   return static_cast<bool>(f);
+}
+
+std::filesystem::path pictures_dir() {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mmref-pictures-" + std::to_string(::getpid()));
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  return dir;
 }
 
 }  // namespace mmref::picture

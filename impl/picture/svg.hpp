@@ -11,6 +11,8 @@
 //   svg_of(snapshot, title)   one SVG: the VA strip, then the buddy map of every zone
 //   svg_state(vs, pa, title)  svg_of(snapshot(vs, pa), title)
 //   write_svg(path, text)     the file, or false
+//   pictures_dir()            $TMPDIR/mmref-pictures-<pid>, created: where failing properties
+//                             and proofs put their pictures
 //
 // The VA picture is a strip of the pieces in address order, each as wide as log2 of its size
 // (so that a 4 KiB guard page and a 32 TiB free block are both visible), wrapped into rows, with
@@ -21,6 +23,7 @@
 
 #include <array>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,7 @@ struct va_piece {
   std::uint64_t start = 0, end = 0;
   va_kind kind = va_kind::free;
   bool guard = false;  // busy: the last page is its guard page
+  std::string note;    // shown with the piece (a proof's slot number, for instance)
 };
 
 std::vector<va_piece> va_pieces(const vmalloc::vmap_state& vs);
@@ -53,6 +57,10 @@ struct state_snapshot {
   std::uint64_t lazy_nr = 0, lazy_max = 0;
   std::uint64_t vmalloc_start = 0, vmalloc_end = 0, modules_vaddr = 0, modules_end = 0;
   std::vector<va_piece> pieces;
+  // Set: the pieces are drawn as one strip in the order given, under this title, without the
+  // vmalloc and modules ranges (a proof's symbolic state, whose pieces need not lie in them nor
+  // be in order: a counterexample may break exactly that).
+  std::string strip_title;
   std::vector<zone_view> zones;
 };
 state_snapshot snapshot(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa);
@@ -61,5 +69,7 @@ std::string svg_of(const state_snapshot& s, const std::string& title);
 std::string svg_state(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa, const std::string& title);
 
 bool write_svg(const std::string& path, const std::string& svg);
+
+std::filesystem::path pictures_dir();
 
 }  // namespace mmref::picture

@@ -17,12 +17,15 @@
 
 #include "impl/buddy/buddy_core.hpp"
 #include "proofs/registry.hpp"
+#include "proofs/tests/harness.hpp"
 #include "proofs/zword.hpp"
 
 using namespace mmref;
 using namespace mmref::proofs;
 
 namespace {
+
+using harness::named;
 
 using wargs = buddy::wmark_args<zword>;
 
@@ -169,12 +172,6 @@ std::map<std::string, buddy_cores> mutants() {
     };
   });
   return m;
-}
-
-const obligation& named(const std::vector<obligation>& v, const std::string& name) {
-  for (const obligation& o : v)
-    if (o.name == name) return o;
-  throw std::out_of_range(name);
 }
 
 }  // namespace

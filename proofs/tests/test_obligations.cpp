@@ -21,13 +21,7 @@ const obligation& find(const std::string& name) {
   throw std::out_of_range(name);
 }
 
-std::string explain(const proof_result& r) {
-  std::string s = std::string("z3: ") + verdict_text(r.z3) + ", cvc5: " + verdict_text(r.cvc5) + "\n";
-  if (!r.counterexample.empty()) s += "counterexample:\n" + r.counterexample;
-  if (!r.detail.empty()) s += r.detail + "\n";
-  if (!r.cvc5_output.empty()) s += "cvc5 said: " + r.cvc5_output + "\n";
-  return s + "reproduce: mmref prove --only " + r.name + " --solver both\n";
-}
+std::string explain(const proof_result& r) { return failure_report(r, ""); }
 
 std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   std::string s = info.param;

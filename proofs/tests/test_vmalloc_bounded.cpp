@@ -11,6 +11,7 @@
 
 #include "impl/vmalloc/slots.hpp"
 #include "proofs/registry.hpp"
+#include "proofs/tests/harness.hpp"
 #include "proofs/vmalloc_bounded.hpp"
 #include "proofs/zword.hpp"
 
@@ -20,42 +21,16 @@ using namespace mmref::proofs;
 
 namespace {
 
-const obligation& named(const std::vector<obligation>& v, const std::string& name) {
-  for (const obligation& o : v)
-    if (o.name == name) return o;
-  throw std::out_of_range(name);
-}
-
-// The index of the part whose name is `part` (exactly).
-int part_index(const obligation& o, const std::string& part) {
-  z3::context ctx;
-  zscope scope(ctx);
-  const auto parts = o.parts(ctx);
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    if (parts[i].first == part) return static_cast<int>(i);
-  throw std::out_of_range(o.name + ": no part " + part);
-}
-
-proof_result run(const obligation& o, int part = -1) {
-  solver_opts opts;
-  opts.only_part = part;
-  return discharge(o, opts);
-}
+using harness::expect_pictures;
+using harness::named;
+using harness::part_index;
+using harness::run;
 
 // The wrong operations fail where the real ones prove.
 proof_result expect_wrong_fails_where_real_proves(const vmalloc_bounded_ops& wrong, const std::string& name,
                                                   const std::string& part) {
-  const auto v = vmalloc_bounded_obligations(wrong);
-  const obligation& o = named(v, name);
-  const proof_result r = run(o, part_index(o, part));
-  EXPECT_EQ(r.z3, verdict::violated) << name << " / " << part << ": " << r.detail;
-  EXPECT_FALSE(r.counterexample.empty());
-  EXPECT_EQ(r.failed_part, part_index(o, part));
-  const auto real = vmalloc_bounded_obligations(vmalloc_bounded_ops::real());
-  const obligation& ro = named(real, name);
-  const proof_result rr = run(ro, part_index(ro, part));
-  EXPECT_EQ(rr.z3, verdict::proved) << name << " / " << part << ": " << rr.detail << rr.counterexample;
-  return r;
+  return harness::expect_wrong_fails_where_real_proves(vmalloc_bounded_obligations, wrong, vmalloc_bounded_ops::real(), name,
+                                                       part);
 }
 
 // adjust_va_to_fit_type's NE case without `lva`: the left remainder is lost from the free tree
@@ -146,15 +121,21 @@ vmalloc_bounded_ops map_writes_the_guard() {
 }  // namespace
 
 TEST(VmallocBounded, NeForgettingTheLeftRemainderIsNotAlloc) {
-  expect_wrong_fails_where_real_proves(ne_forgets_left_remainder(), "lemma__slots_alloc__explicit", "slot 2, NE");
+  const proof_result r = expect_wrong_fails_where_real_proves(ne_forgets_left_remainder(), "lemma__slots_alloc__explicit", "slot 2, NE");
+  // Drawn from the counterexample: the slots before and after, each piece named by its slot.
+  expect_pictures(r, "slot ");
 }
 
 TEST(VmallocBounded, ALazyFreeThatNeverMergesIsNotFreeVmapAreaNoflush) {
-  expect_wrong_fails_where_real_proves(lazy_free_never_merges(), "lemma__slots_lazy_free__explicit", "slot 3, merges with both");
+  const proof_result r = expect_wrong_fails_where_real_proves(lazy_free_never_merges(), "lemma__slots_lazy_free__explicit", "slot 3, merges with both");
+  // Drawn from the counterexample: the slots before and after, each piece named by its slot.
+  expect_pictures(r, "slot ");
 }
 
 TEST(VmallocBounded, APurgeThatNeverMergesIsNotThePurgeStep) {
-  expect_wrong_fails_where_real_proves(purge_never_merges(), "lemma__slots_purge_step__explicit", "slot 4, merges with next");
+  const proof_result r = expect_wrong_fails_where_real_proves(purge_never_merges(), "lemma__slots_purge_step__explicit", "slot 4, merges with next");
+  // Drawn from the counterexample: the slots before and after, each piece named by its slot.
+  expect_pictures(r, "slot ");
 }
 
 TEST(VmallocBounded, APurgeThatKeepsTheCounterBreaksVmLazyAcct) {

@@ -22,12 +22,15 @@
 #include "impl/vmalloc/va_core.hpp"
 #include "model/align.hpp"
 #include "proofs/registry.hpp"
+#include "proofs/tests/harness.hpp"
 #include "proofs/zword.hpp"
 
 using namespace mmref;
 using namespace mmref::proofs;
 
 namespace {
+
+using harness::named;
 
 using nva_fn = std::function<zword(const zword& s, const zword& vstart, const zword& align)>;
 
@@ -164,12 +167,6 @@ std::map<std::string, vmalloc_cores> mutants() {
     c.lazy_max_pages = [](const zword& n) { return vmalloc::fls64(n - zword::lit(1)) * zword::lit(8192); };
   });
   return m;
-}
-
-const obligation& named(const std::vector<obligation>& v, const std::string& name) {
-  for (const obligation& o : v)
-    if (o.name == name) return o;
-  throw std::out_of_range(name);
 }
 
 }  // namespace
