@@ -61,6 +61,7 @@
 namespace {
 
 using mmref::access_result;
+using mmref::hex;
 using mmref::fault_kind;
 using mmref::leaf_info;
 using mmref::machine;

@@ -351,16 +351,19 @@ picture::state_snapshot snapshot_of(const vzstate& s, const model_reader& value)
   p.lazy_nr = value(s.lazy_nr.e);
   p.vmalloc_start = value(s.lo.e);
   p.vmalloc_end = value(s.hi.e);
-  p.strip_title = "the slots in slot order, K=" + std::to_string(K) + ", window [lo, hi) = [" + hex(p.vmalloc_start) + ", " +
-                  hex(p.vmalloc_end) + ")";
+  picture::va_strip strip{"the used slots in slot order (K=" + std::to_string(K) + "), window [lo, hi) = [" + hex(p.vmalloc_start) +
+                              ", " + hex(p.vmalloc_end) + "), vmap_lazy_nr " + std::to_string(p.lazy_nr),
+                          {}};
   for (unsigned i = 0; i < K; ++i) {
     const std::uint64_t kind = value(s.slot[i].kind.e);
     if (kind == VA_EMPTY) continue;
     const picture::va_kind k = kind == VA_BUSY ? picture::va_kind::busy : kind == VA_LAZY ? picture::va_kind::lazy : picture::va_kind::free;
     picture::va_piece x{value(s.slot[i].start.e), value(s.slot[i].end.e), k, false, "slot " + std::to_string(i)};
     if (x.start >= x.end) x.note += " (start >= end)";
-    p.pieces.push_back(std::move(x));
+    strip.pieces.push_back(std::move(x));
   }
+  p.strips.push_back(std::move(strip));
+  p.legend = {{picture::va_kind::busy, "busy"}, {picture::va_kind::lazy, "lazy"}, {picture::va_kind::free, "free"}};
   return p;
 }
 

@@ -20,9 +20,11 @@
 #include <set>
 #include <sstream>
 
+#include "impl/picture/svg.hpp"
 #include "model/hex.hpp"
 #include "model/invariants.hpp"
 #include "model/machine.hpp"
+#include "props/pictures.hpp"
 #include "props/registry.hpp"
 
 namespace mmref::props {
@@ -414,15 +416,22 @@ struct CorruptTlbForTest : pt_command {
 // One case: build the machine, run a command sequence, tag the case once with the events the
 // machine counted.
 template <class... Extra>
-void run_case(const machine_config& cfg) {
+void run_case(const std::string& property, const machine_config& cfg) {
   auto env = std::make_shared<const pt_env>(make_env(cfg));
   machine m(env->cfg);
   pt_model s0;
   s0.env = env;
   s0.tlb.resize(env->cfg.nr_cpus);
-  rc::state::check(s0, m,
-                   rc::state::gen::execOneOfWithArgs<MapPage, MapPage, MapHuge, Unmap, Unmap, Access, Access, Access, Flush,
-                                                     FlushCpu, FlushAll, BadInput, Extra...>());
+  const auto cmds = *rc::state::gen::commands(
+      s0, rc::state::gen::execOneOfWithArgs<MapPage, MapPage, MapHuge, Unmap, Unmap, Access, Access, Access, Flush, FlushCpu,
+                                            FlushAll, BadInput, Extra...>());
+  // A failing command's report gets pictures of the two windows' mappings and each CPU's TLB
+  // before and after it.
+  const std::vector<picture::va_window> windows{{"vmalloc window", env->vmalloc_win, env->vmalloc_win + 4 * PMD_SIZE},
+                                                {"modules window", env->modules_win, env->modules_win + 2 * PMD_SIZE}};
+  run_with_pictures(
+      cmds, s0, m, property, [&env] { return std::make_unique<machine>(env->cfg); },
+      [&windows](const machine& x, const std::string& title) { return picture::svg_of(picture::mappings(x, windows), title); });
   const machine_stats& st = m.stats();
   if (st.stale_tlb_hits) RC_TAG("stale TLB hit");
   if (st.pte_tables_freed) RC_TAG("2 MiB map freed a PTE table");
@@ -438,12 +447,12 @@ void register_pt_stateful(std::vector<property>& out, std::vector<property>& neg
   out.push_back({"pt_stateful", ids, "stateful", 200, 100,
                  {{"stale TLB hit", 0.05}, {"2 MiB map freed a PTE table", 0.02}, {"owed flush discharged", 0.10},
                   {"local flush", 0.10}, {"refused input", 0.10}},
-                 make_property([] { run_case(*gen_small_machine()); })});
+                 make_property([] { run_case("pt_stateful", *gen_small_machine()); })});
   out.push_back({"pt_stateful_default_machine", ids, "stateful", 20, 300,
                  {{"stale TLB hit", 0.2}, {"owed flush discharged", 0.2}},
-                 make_property([] { run_case(machine_config::default_machine()); })});
+                 make_property([] { run_case("pt_stateful_default_machine", machine_config::default_machine()); })});
   negative.push_back({"negative__pt_stateful_planted_tlb_entry", {"TLB-COHERENT"}, "negative", 100, 30, {},
-                      make_property([] { run_case<CorruptTlbForTest>(*gen_small_machine()); })});
+                      make_property([] { run_case<CorruptTlbForTest>("negative__pt_stateful_planted_tlb_entry", *gen_small_machine()); })});
 }
 
 }  // namespace mmref::props

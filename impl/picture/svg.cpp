@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdio>
 #include <fstream>
@@ -63,10 +64,15 @@ const char* name(va_kind k) {
   return "";
 }
 
+constexpr va_kind ALL_KINDS[] = {va_kind::busy, va_kind::lazy, va_kind::pooled, va_kind::free};
+
 constexpr int WIDTH = 960, MARGIN = 10, ROW_H = 22, LABEL_W = 150;
 
 // One region of the address space (vmalloc or modules) as a wrapped strip.
-void draw_region(std::ostringstream& os, int& y, const std::string& title, const std::vector<va_piece>& pieces) {
+using kind_names = std::array<std::string, 4>;
+
+void draw_region(std::ostringstream& os, int& y, const std::string& title, const std::vector<va_piece>& pieces,
+                 const kind_names& names) {
   os << "<text x='" << MARGIN << "' y='" << y + 14 << "' font-weight='bold'>" << esc(title) << "</text>\n";
   y += 22;
   const int strip_w = WIDTH - LABEL_W - 2 * MARGIN;
@@ -84,7 +90,7 @@ void draw_region(std::ostringstream& os, int& y, const std::string& title, const
     }
     const int px = MARGIN + LABEL_W + x;
     os << "<rect x='" << px << "' y='" << y << "' width='" << w << "' height='" << ROW_H << "' fill='" << fill(p.kind)
-       << "' stroke='#ffffff' stroke-width='1'><title>" << name(p.kind) << " [" << hex(p.start) << ", " << hex(p.end) << ") "
+       << "' stroke='#ffffff' stroke-width='1'><title>" << esc(names[static_cast<unsigned>(p.kind)]) << " [" << hex(p.start) << ", " << hex(p.end) << ") "
        << size_text(p.end - p.start) << (p.guard ? ", last page the guard" : "") << (p.note.empty() ? "" : ", " + esc(p.note))
        << "</title></rect>\n";
     if (!p.note.empty() && w >= 28)
@@ -146,6 +152,48 @@ state_snapshot snapshot(const vmalloc::vmap_state* vs, const buddy::page_alloc& 
   return s;
 }
 
+state_snapshot mappings(const machine& m, const std::vector<va_window>& windows) {
+  state_snapshot s;
+  s.has_va = true;
+  s.legend = {{va_kind::busy, "mapped (TLB: agrees with the walk)"}, {va_kind::lazy, "stale TLB entry"}, {va_kind::free, "not mapped"}};
+  for (const va_window& w : windows) {
+    va_strip strip{w.title + " [" + hex(w.start) + ", " + hex(w.end) + ")", {}};
+    std::uint64_t next_pfn = 0, leaf_size = 0;
+    for (std::uint64_t va = w.start; va < w.end;) {
+      const walk_result r = m.walk(va);
+      const bool mapped = r.ok();
+      const std::uint64_t end = mapped ? std::min(w.end, r.leaf.va + r.leaf.size) : va + PAGE_SIZE;
+      const std::uint64_t pfn = mapped ? r.leaf.pfn + ((va - r.leaf.va) >> PAGE_SHIFT) : 0;
+      va_piece* last = strip.pieces.empty() ? nullptr : &strip.pieces.back();
+      const bool extends = last != nullptr && last->end == va &&
+                           (mapped ? last->kind == va_kind::busy && leaf_size == r.leaf.size && next_pfn == pfn
+                                   : last->kind == va_kind::free);
+      if (extends)
+        last->end = end;
+      else
+        strip.pieces.push_back({va, end, mapped ? va_kind::busy : va_kind::free, false,
+                                mapped ? std::string(r.leaf.size == PAGE_SIZE ? "4K" : "huge") + " pfn " + hex(pfn) : ""});
+      if (mapped) {
+        next_pfn = pfn + ((end - va) >> PAGE_SHIFT);
+        leaf_size = r.leaf.size;
+      }
+      va = end;
+    }
+    s.strips.push_back(std::move(strip));
+  }
+  for (unsigned cpu = 0; cpu < m.nr_cpus(); ++cpu) {
+    va_strip strip{"CPU " + std::to_string(cpu) + " TLB", {}};
+    for (const auto& [va, e] : m.cpu_tlb(cpu).entries()) {
+      const walk_result r = m.walk(e.va);
+      const bool agrees = r.ok() && r.leaf.va == e.va && r.leaf.size == e.size && r.leaf.pfn == e.pfn;
+      strip.pieces.push_back({e.va, e.va + e.size, agrees ? va_kind::busy : va_kind::lazy, false,
+                              (agrees ? "pfn " : "stale, pfn ") + hex(e.pfn)});
+    }
+    s.strips.push_back(std::move(strip));
+  }
+  return s;
+}
+
 std::string svg_state(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa, const std::string& title) {
   return svg_of(snapshot(vs, pa), title);
 }
@@ -167,26 +215,36 @@ std::string svg_of(const state_snapshot& s, const std::string& title) {
       }
       return out;
     };
-    body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>vmap_lazy_nr " << s.lazy_nr << " pages"
-         << (s.lazy_max != 0 ? " (lazy_max_pages " + std::to_string(s.lazy_max) + ")" : std::string())
-         << "; widths are log2 of each piece's size</text>\n";
-    y += 20;
-    if (!s.strip_title.empty()) {
-      draw_region(body, y, s.strip_title, s.pieces);
+    kind_names names;
+    for (const va_kind k : ALL_KINDS) names[static_cast<unsigned>(k)] = name(k);
+    for (const auto& [k, text] : s.legend) names[static_cast<unsigned>(k)] = text;
+    if (!s.strips.empty()) {
+      body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>widths are log2 of each piece's size</text>\n";
+      y += 20;
+      for (const va_strip& st : s.strips) draw_region(body, y, st.title, st.pieces, names);
     } else {
+      body << "<text x='" << MARGIN << "' y='" << y + 12 << "' font-size='12'>vmap_lazy_nr " << s.lazy_nr << " pages"
+           << (s.lazy_max != 0 ? " (lazy_max_pages " + std::to_string(s.lazy_max) + ")" : std::string())
+           << "; widths are log2 of each piece's size</text>\n";
+      y += 20;
       draw_region(body, y, "vmalloc range [" + hex(s.vmalloc_start) + ", " + hex(s.vmalloc_end) + "]",
-                  clip(s.vmalloc_start, s.vmalloc_end));
+                  clip(s.vmalloc_start, s.vmalloc_end), names);
       draw_region(body, y, "modules range [" + hex(s.modules_vaddr) + ", " + hex(s.modules_end) + ")",
-                  clip(s.modules_vaddr, s.modules_end));
+                  clip(s.modules_vaddr, s.modules_end), names);
     }
     int lx = MARGIN;
-    for (const va_kind k : {va_kind::busy, va_kind::lazy, va_kind::pooled, va_kind::free}) {
+    const auto key = [&](const va_kind k) {
       body << "<rect x='" << lx << "' y='" << y << "' width='12' height='12' fill='" << fill(k) << "'/><text x='" << lx + 16
-           << "' y='" << y + 11 << "' font-size='12'>" << name(k) << "</text>\n";
-      lx += 210;
+           << "' y='" << y + 11 << "' font-size='12'>" << esc(names[static_cast<unsigned>(k)]) << "</text>\n";
+      lx += std::max(210, 28 + 7 * static_cast<int>(names[static_cast<unsigned>(k)].size()));
+    };
+    if (s.legend.empty()) {
+      for (const va_kind k : ALL_KINDS) key(k);
+      body << "<rect x='" << lx << "' y='" << y << "' width='4' height='12' fill='#17375e'/><text x='" << lx + 8 << "' y='"
+           << y + 11 << "' font-size='12'>guard page</text>\n";
+    } else {
+      for (const auto& [k, text] : s.legend) key(k);
     }
-    body << "<rect x='" << lx << "' y='" << y << "' width='4' height='12' fill='#17375e'/><text x='" << lx + 8 << "' y='"
-         << y + 11 << "' font-size='12'>guard page</text>\n";
     y += 30;
   }
   // The buddy map: each zone to scale, one row per order.

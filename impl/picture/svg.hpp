@@ -7,8 +7,10 @@
 //   va_piece                  one interval of the address space and what it is
 //   va_pieces(vs)             busy, lazy, pooled and free pieces of the vmalloc and modules
 //                             ranges, in address order
-//   snapshot(vs, pa)          what a picture shows, copied out (vs may be null: buddy only)
+//   snapshot(vs, pa)          what a picture shows, copied out (vs may be null: buddy only);
+//                             or filled in by hand with strips (a proof's slots, page tables)
 //   svg_of(snapshot, title)   one SVG: the VA strip, then the buddy map of every zone
+//   mappings(m, windows)      a machine's page tables over some windows, and its TLBs
 //   svg_state(vs, pa, title)  svg_of(snapshot(vs, pa), title)
 //   write_svg(path, text)     the file, or false
 //   pictures_dir()            $TMPDIR/mmref-pictures-<pid>, created: where failing properties
@@ -25,10 +27,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "impl/buddy/page_alloc.hpp"
 #include "impl/vmalloc/vmalloc.hpp"
+#include "model/machine.hpp"
 
 namespace mmref::picture {
 
@@ -42,6 +46,12 @@ struct va_piece {
 };
 
 std::vector<va_piece> va_pieces(const vmalloc::vmap_state& vs);
+
+// A row of pieces under a title (see state_snapshot::strips).
+struct va_strip {
+  std::string title;
+  std::vector<va_piece> pieces;
+};
 
 // What a picture shows, copied out of the live state (cheap enough to take before every
 // command of a stateful test, and drawn only when one fails).
@@ -57,13 +67,26 @@ struct state_snapshot {
   std::uint64_t lazy_nr = 0, lazy_max = 0;
   std::uint64_t vmalloc_start = 0, vmalloc_end = 0, modules_vaddr = 0, modules_end = 0;
   std::vector<va_piece> pieces;
-  // Set: the pieces are drawn as one strip in the order given, under this title, without the
-  // vmalloc and modules ranges (a proof's symbolic state, whose pieces need not lie in them nor
-  // be in order: a counterexample may break exactly that).
-  std::string strip_title;
+  // Set: these strips are drawn instead of the vmalloc and modules ranges, each piece in the
+  // order given, unclipped (a proof's symbolic state, whose pieces need not lie in the ranges nor
+  // be in order: a counterexample may break exactly that; or the mappings of page tables), with
+  // `legend` saying what each kind's colour means there (the default: busy, lazy, ...).
+  std::vector<va_strip> strips;
+  std::vector<std::pair<va_kind, std::string>> legend;
   std::vector<zone_view> zones;
 };
 state_snapshot snapshot(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa);
+
+// The page tables of a machine as strips: for each window (a title and [start, end)), its
+// pages in address order, each run of mapped pages with the same leaf size and consecutive
+// frames one "busy" piece (noted with its first pfn), each run of unmapped pages one "free"
+// piece; then each CPU's TLB entries, "busy" where the walk gives the same translation, "lazy"
+// (drawn orange, named "stale") where it does not.
+struct va_window {
+  std::string title;
+  std::uint64_t start = 0, end = 0;
+};
+state_snapshot mappings(const machine& m, const std::vector<va_window>& windows);
 
 std::string svg_of(const state_snapshot& s, const std::string& title);
 std::string svg_state(const vmalloc::vmap_state* vs, const buddy::page_alloc& pa, const std::string& title);

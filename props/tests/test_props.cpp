@@ -14,6 +14,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "impl/vmalloc/tests/kva_firstfit.hpp"
 #include "props/registry.hpp"
@@ -58,6 +59,27 @@ const bool registered = [] {
 
 }  // namespace
 
+namespace {
+
+// The SVG texts of the pictures a failure report attaches for the state before and after
+// `command` (empty, with a test failure, when they are missing).
+std::pair<std::string, std::string> pictures_in(const std::string& message, const std::string& command) {
+  const std::string tag = "pictures of the state before and after " + command + ":\n  ";
+  const std::size_t at = message.find(tag);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no pictures for " << command << " in:\n" << message;
+    return {};
+  }
+  const std::size_t b0 = at + tag.size(), b1 = message.find('\n', b0);
+  const std::string before = message.substr(b0, b1 - b0);
+  const std::string after = message.substr(b1 + 3, message.find('\n', b1 + 3) - (b1 + 3));
+  std::ifstream fb(before), fa(after);
+  if (!fb || !fa) ADD_FAILURE() << "cannot read " << before << " / " << after;
+  return {std::string((std::istreambuf_iterator<char>(fb)), {}), std::string((std::istreambuf_iterator<char>(fa)), {})};
+}
+
+}  // namespace
+
 TEST(Harness, APlantedTlbEntryIsReportedWithIdSequenceSeedAndReproducer) {
   ASSERT_FALSE(negative_properties().empty());
   const property& p = negative_properties().front();
@@ -75,6 +97,14 @@ TEST(Harness, APlantedTlbEntryIsReportedWithIdSequenceSeedAndReproducer) {
     return n;
   };
   EXPECT_LE(count("Map") + count("Unmap") + count("Read") + count("Write") + count("Flush"), 6u) << r.message;
+  // The pictures of the page tables and TLBs before and after: the planted entry shows as stale
+  // after the command and not before it.
+  const std::size_t cmd = r.message.find("CorruptTlbForTest(va=");
+  ASSERT_NE(cmd, std::string::npos);
+  const auto [before, after] = pictures_in(r.message, r.message.substr(cmd, r.message.find(')', cmd) + 1 - cmd));
+  EXPECT_NE(before.find("<title>not mapped ["), std::string::npos) << "before: the windows are drawn";
+  EXPECT_EQ(before.find("<title>stale TLB entry ["), std::string::npos) << "before: no stale entry yet";
+  EXPECT_NE(after.find("<title>stale TLB entry ["), std::string::npos) << "after: the planted entry is stale";
 }
 
 TEST(Harness, PropertyNamesAreUnique) {
@@ -157,15 +187,8 @@ TEST(Harness, APurgeWithoutFlushIsReportedUnderVmNoReuseWithSequenceSeedAndRepro
   EXPECT_NE(r.message.find("reproduce: mmref props --only " + p.name), std::string::npos);
   // The pictures of the state before and after the failing command are attached, and differ
   // where the bug is: the lazily freed area is gone.
-  const std::string tag = "pictures of the state before and after ReleaseLazyWithoutFlushForTest():\n  ";
-  const std::size_t at = r.message.find(tag);
-  ASSERT_NE(at, std::string::npos) << r.message;
-  const std::size_t b0 = at + tag.size(), b1 = r.message.find('\n', b0);
-  const std::string before = r.message.substr(b0, b1 - b0);
-  const std::string after = r.message.substr(b1 + 3, r.message.find('\n', b1 + 3) - (b1 + 3));
-  std::ifstream fb(before), fa(after);
-  ASSERT_TRUE(fb && fa) << before << " / " << after;
-  const std::string sb((std::istreambuf_iterator<char>(fb)), {}), sa((std::istreambuf_iterator<char>(fa)), {});
+  const std::size_t at = r.message.find("pictures of the state before and after ReleaseLazyWithoutFlushForTest()");
+  const auto [sb, sa] = pictures_in(r.message, "ReleaseLazyWithoutFlushForTest()");
   EXPECT_NE(sb.find("<title>lazy"), std::string::npos) << "before: the area is lazily freed";
   EXPECT_EQ(sa.find("<title>lazy"), std::string::npos) << "after: released without its flush";
   // Shrunk to an allocation, its vfree and the planted release (the failing command is shown

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "impl/vmalloc/workload.hpp"
+#include "model/hex.hpp"
 
 namespace mmref::picture {
 namespace {
@@ -54,6 +55,37 @@ TEST(Svg, WithoutAVmapStateOnlyTheBuddyMapIsDrawn) {
   EXPECT_EQ(svg.find("vmalloc range"), std::string::npos);
   EXPECT_NE(svg.find(">order 10<"), std::string::npos);
   EXPECT_FALSE(write_svg("/nonexistent-dir/x.svg", svg));
+}
+
+// The page-table picture: runs of pages merge only while the frames stay consecutive; an entry
+// a CPU still caches after its unmap (the flush not yet done) is stale.
+TEST(Svg, MappingsMergeConsecutiveFramesAndMarkStaleTlbEntries) {
+  machine m(machine_config::small(16, 4, 2));
+  const std::uint64_t base = m.config().layout.vmalloc_start;
+  const std::uint64_t pfn = m.config().ram.front().start_pfn + 16;
+  ASSERT_EQ(m.map_page(base, pfn), mm_status::ok);
+  ASSERT_EQ(m.map_page(base + PAGE_SIZE, pfn + 1), mm_status::ok);  // consecutive: one piece
+  ASSERT_EQ(m.map_page(base + 2 * PAGE_SIZE, pfn + 5), mm_status::ok);  // not: a new piece
+  ASSERT_TRUE(m.translate(1, base + 2 * PAGE_SIZE).ok());  // CPU 1 caches it
+  ASSERT_EQ(m.unmap(base + 2 * PAGE_SIZE), mm_status::ok);  // and keeps it until a flush
+  ASSERT_TRUE(m.translate(0, base).ok());
+  const state_snapshot s = mappings(m, {{"w", base, base + PMD_SIZE}});
+  ASSERT_EQ(s.strips.size(), 3u);  // the window, CPU 0, CPU 1
+  const std::vector<va_piece>& w = s.strips[0].pieces;
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[0].kind, va_kind::busy);
+  EXPECT_EQ(w[0].end, base + 2 * PAGE_SIZE);
+  EXPECT_EQ(w[0].note, "4K pfn " + hex(pfn));
+  EXPECT_EQ(w[1].kind, va_kind::free);
+  EXPECT_EQ(w[1].end, base + PMD_SIZE);
+  ASSERT_EQ(s.strips[1].pieces.size(), 1u);
+  EXPECT_EQ(s.strips[1].pieces[0].kind, va_kind::busy);
+  ASSERT_EQ(s.strips[2].pieces.size(), 1u);
+  EXPECT_EQ(s.strips[2].pieces[0].kind, va_kind::lazy);
+  const std::string svg = svg_of(s, "mappings");
+  EXPECT_EQ(count(svg, "<title>stale TLB entry ["), 1u);
+  EXPECT_EQ(count(svg, "<title>mapped (TLB: agrees with the walk) ["), 2u);
+  EXPECT_EQ(svg.find("vmap_lazy_nr"), std::string::npos);
 }
 
 }  // namespace
