@@ -6,11 +6,14 @@
 #   3. runs, with fixed seeds:
 #        release: unit, props, proofs (every obligation by Z3, every exported file by cvc5),
 #                 replay (the shipped real-kernel runs, ../shared/data/linux-trace)
-#        asan:    unit, props, smoke (a small proof subset; Z3 and cvc5 are not instrumented),
-#                 replay
-#        fuzz:    fuzz                (a bounded libFuzzer run of the machine)
-#   and prints the time each label took. The sanitizer build runs a quarter of each property's
-#   cases (MMREF_CASES_DIVISOR=4): ASan + Debug is ~40x slower, and the release build runs all. Exits non-zero if anything failed.
+#        asan:    unit, props, smoke (a small proof subset; Z3 and cvc5 are not instrumented,
+#                 so the bounded proofs' mutation tests count as proofs there), replay
+#        fuzz:    fuzz                (bounded libFuzzer runs of the machine, the trace parser
+#                                      and the replay engine)
+#   and prints the time each label took. Each label's tests run in parallel (ctest -j, one job
+#   per core; the long ones are split into gtest shards). The sanitizer build compiles the code
+#   under test (model/, impl/) at -O1 and runs a quarter of each property's cases
+#   (MMREF_CASES_DIVISOR=4); the release build runs all. Exits non-zero if anything failed.
 #
 # MMREF_SEED=N overrides the RapidCheck and differential seeds (`mmref props --seed random`
 # is the command for random seeds).
@@ -37,7 +40,7 @@ passed=0 failed=0
 timings=()
 run_label() {
   local preset=$1 label=$2 t0=$SECONDS out
-  out=$(ctest --preset "$preset" -L "^${label}\$" --output-on-failure 2>&1)
+  out=$(ctest --preset "$preset" -L "^${label}\$" -j "$jobs" --output-on-failure 2>&1)
   local rc=$?
   echo "$out" | tail -n 60
   local line p f
