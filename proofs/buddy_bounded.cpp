@@ -91,6 +91,7 @@
 #include "impl/picture/svg.hpp"
 #include "impl/buddy/slots.hpp"
 #include "model/interval.hpp"
+#include "proofs/lemma_goal.hpp"
 #include "proofs/registry.hpp"
 #include "proofs/spec.hpp"
 #include "proofs/zword.hpp"
@@ -100,8 +101,6 @@ namespace mmref::proofs {
 namespace {
 
 using namespace mmref::buddy;
-using named = std::vector<std::pair<std::string, z3::expr>>;
-using hyps = std::vector<std::pair<std::string, zbool>>;
 constexpr unsigned K = BOUNDED_K;
 constexpr unsigned PFN_BITS = 12, ORDER_BITS = 4;
 constexpr std::uint64_t ZONE_FRAMES = std::uint64_t{1} << PFN_BITS;
@@ -336,21 +335,7 @@ struct chain {
   // One lemma: its hypotheses are the preconditions of its own query; the states, if given, are
   // drawn for a counterexample.
   void lemma(const std::string& name, const hyps& h, const zbool& claim, const labelled_states& states = {}) {
-    named pre;
-    named show;
-    for (const auto& [hn, he] : h) {
-      pre.push_back({hn, he.e});
-      show.push_back({"hypothesis: " + hn, he.e});
-    }
-    show.push_back({"claim", claim.e});
-    goal g = spec::make(std::move(pre), claim.e, std::move(show));
-    if (!states.empty())
-      g.draw = [states](const model_reader& value) {
-        drawn_states d;
-        for (const auto& [label, st] : states) d.emplace_back(label, snapshot_of(st, value));
-        return d;
-      };
-    parts.emplace_back(prefix + name, std::move(g));
+    parts.emplace_back(prefix + name, lemma_goal(h, claim, {}, states, snapshot_of));
   }
 };
 

@@ -125,6 +125,7 @@
 #include "model/hex.hpp"
 #include "model/interval.hpp"
 #include "model/pte.hpp"
+#include "proofs/lemma_goal.hpp"
 #include "proofs/registry.hpp"
 #include "proofs/spec.hpp"
 #include "proofs/zword.hpp"
@@ -134,8 +135,6 @@ namespace mmref::proofs {
 namespace {
 
 using namespace mmref::vmalloc;
-using named = std::vector<std::pair<std::string, z3::expr>>;
-using hyps = std::vector<std::pair<std::string, zbool>>;
 constexpr unsigned K = VM_BOUNDED_K;
 constexpr unsigned N = VM_MAP_N;
 constexpr unsigned MAXPHY = DEFAULT_MAXPHYADDR;
@@ -379,20 +378,7 @@ struct chain {
   void lemma(const std::string& name, const hyps& h, const zbool& claim, named show = {}, const labelled_states& states = {}) {
     for (const auto& [label, st] : states)
       for (auto& x : show_state(st, label + ": ")) show.push_back(std::move(x));
-    named pre;
-    for (const auto& [hn, he] : h) {
-      pre.push_back({hn, he.e});
-      show.push_back({"hypothesis: " + hn, he.e});
-    }
-    show.push_back({"claim", claim.e});
-    goal g = spec::make(std::move(pre), claim.e, std::move(show));
-    if (!states.empty())
-      g.draw = [states](const model_reader& value) {
-        drawn_states d;
-        for (const auto& [label, st] : states) d.emplace_back(label, snapshot_of(st, value));
-        return d;
-      };
-    parts.emplace_back(name, std::move(g));
+    parts.emplace_back(name, lemma_goal(h, claim, std::move(show), states, snapshot_of));
   }
 };
 
