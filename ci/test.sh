@@ -62,27 +62,18 @@ run_label() {
 }
 
 build release || exit 1
-# The sanitizer and fuzz builds run meanwhile at the lowest priority: they take a core whenever
-# the release tests leave one idle (the proofs do, between their parts) and yield it otherwise.
-( renice -n 19 -p "$BASHPID" > /dev/null; build asan && build fuzz ) > build-background.out 2>&1 &
-background=$!
 run_label release unit
 run_label release props
 run_label release proofs
 run_label release replay
 
-t0=$SECONDS
-wait "$background"
-background_rc=$?
-cat build-background.out
-echo "waited $((SECONDS - t0))s for the sanitizer and fuzz builds"
-[[ $background_rc -eq 0 ]] || exit 1
-
+build asan || exit 1
 run_label asan unit
 MMREF_CASES_DIVISOR=4 run_label asan props
 run_label asan smoke
 run_label asan replay
 
+build fuzz || exit 1
 run_label fuzz fuzz
 
 echo
