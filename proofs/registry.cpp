@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 #include <algorithm>
 
+#include "model/hex.hpp"
 #include "proofs/zword.hpp"
 
 namespace mmref::proofs {
@@ -33,28 +35,29 @@ verdict from_check(z3::check_result r) {
   }
 }
 
+// An evaluated term as a word (a Boolean as 0 or 1), if it is one.
+std::optional<std::uint64_t> word_of(const z3::expr& v) {
+  if (v.is_true()) return 1;
+  if (v.is_false()) return 0;
+  std::uint64_t u = 0;
+  if (v.is_numeral() && Z3_get_numeral_uint64(v.ctx(), v, &u)) return u;
+  return std::nullopt;
+}
+
 std::string model_text(const z3::model& m, const goal& g) {
   std::ostringstream os;
   for (const auto& [name, e] : g.show) {
     const z3::expr v = m.eval(e, true);
-    std::uint64_t u = 0;
-    if (v.is_numeral() && Z3_get_numeral_uint64(v.ctx(), v, &u)) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(u));
-      os << "    " << name << " = " << buf << "\n";
-    } else {
-      os << "    " << name << " = " << v.to_string() << "\n";
-    }
+    // Booleans as the solver prints them; words in hex.
+    const std::optional<std::uint64_t> u = v.is_bool() ? std::nullopt : word_of(v);
+    os << "    " << name << " = " << (u ? hex(*u) : v.to_string()) << "\n";
   }
   return os.str();
 }
 
 std::uint64_t model_value(const z3::model& m, const z3::expr& e) {
   const z3::expr v = m.eval(e, true);
-  if (v.is_true()) return 1;
-  if (v.is_false()) return 0;
-  std::uint64_t u = 0;
-  if (v.is_numeral() && Z3_get_numeral_uint64(v.ctx(), v, &u)) return u;
+  if (const std::optional<std::uint64_t> u = word_of(v)) return *u;
   throw std::runtime_error("a drawn term has no 64-bit value in the model: " + v.to_string());
 }
 
